@@ -1,0 +1,310 @@
+"""The Schedule and Task resources as pydantic models: the single source of truth.
+
+The CRDs in `crds/` are generated from these models (`kadence.crdgen`), and a test
+fails when the two drift apart. Field descriptions become `kubectl explain` text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+INT32_MAX = 2**31 - 1
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+
+
+class KubeModel(BaseModel):
+    """Base for resource parts: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+    )
+
+    def to_kube(self) -> dict[str, Any]:
+        """The JSON-ready form, with camelCase keys and unset optionals left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ConcurrencyPolicy(StrEnum):
+    FORBID = "Forbid"
+    ALLOW = "Allow"
+    REPLACE = "Replace"
+
+
+class MissedRunPolicy(StrEnum):
+    RUN_LATEST = "RunLatest"
+    SKIP = "Skip"
+    RUN_ALL = "RunAll"
+
+
+class TaskPhase(StrEnum):
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    DISPATCHED = "Dispatched"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_PHASES
+
+    @property
+    def active(self) -> bool:
+        """Holds a slot of its scheduler's capacity."""
+        return self in (TaskPhase.DISPATCHED, TaskPhase.RUNNING)
+
+
+FINISHED_PHASES = frozenset({TaskPhase.COMPLETED, TaskPhase.FAILED, TaskPhase.CANCELLED})
+
+
+class JobTemplate(KubeModel):
+    """A batch/v1 Job template, as in a CronJob's `jobTemplate`."""
+
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Labels and annotations copied onto each Job.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    spec: dict[str, Any] = Field(
+        description=(
+            "The Job's spec (batch/v1 JobSpec). Checked by the API server with a dry run "
+            "when the Schedule changes; a rejected template makes the Schedule not Ready."
+        ),
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+
+class ScheduleRef(KubeModel):
+    name: str = Field(description="Name of the Schedule, in the Task's namespace.")
+
+
+class ScheduleSpec(KubeModel):
+    """What to run, when, and how deadlines that could not be kept are handled."""
+
+    scheduler_id: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=LABEL_VALUE_PATTERN,
+        description="The queue that this schedule's tasks join; capacities are set per queue.",
+    )
+    schedule: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description=(
+            "Cron expression: 5 fields, @hourly @daily @midnight @weekly @monthly @yearly "
+            "@annually, and Jenkins-style H (a value hashed from namespace/name). "
+            "Exactly one of schedule and interval is set."
+        ),
+    )
+    time_zone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        description="IANA time zone that schedule is read in, such as Europe/Amsterdam.",
+    )
+    interval: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description=(
+            "Instead of schedule: a duration such as 90s, 15m, 24h or 1h30m. The first task "
+            "is made at creation, each next one this long after the previous task finished."
+        ),
+    )
+    enabled: bool = Field(
+        default=True,
+        description="False: no new tasks are made, and queued tasks of this schedule are cancelled.",
+    )
+    priority: int = Field(
+        default=0,
+        ge=-INT32_MAX - 1,
+        le=INT32_MAX,
+        description="Copied to each task; lower runs first within a queue.",
+    )
+    hash: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description=(
+            "Identity of the work, for de-duplication within a queue. "
+            "Default: the md5 hex digest of the canonical JSON of data."
+        ),
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form payload, given to the Job as JSON in KADENCE_TASK_DATA.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    job_template: JobTemplate = Field(description="How each task runs.")
+    concurrency_policy: ConcurrencyPolicy = Field(
+        default=ConcurrencyPolicy.FORBID,
+        description=(
+            "What a deadline does while a task with the same hash is queued or running in "
+            "the same queue: Forbid skips it, Allow adds another, Replace cancels the old one."
+        ),
+    )
+    starting_deadline_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=INT32_MAX,
+        description=(
+            "A deadline that could not be acted on within this many seconds (operator down) "
+            "is recorded as missed instead of run."
+        ),
+    )
+    missed_run_policy: MissedRunPolicy = Field(
+        default=MissedRunPolicy.RUN_LATEST,
+        description=(
+            "Deadlines that passed while nothing could act on them (operator down, schedule "
+            "re-enabled): RunLatest runs the latest once, Skip runs none, RunAll runs each "
+            "(at most missedRunLimit)."
+        ),
+    )
+    missed_run_limit: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="With RunAll, the most missed deadlines run at once.",
+    )
+    history_limit: int = Field(
+        default=10, ge=0, le=100, description="How many finished runs status.history keeps."
+    )
+    successful_tasks_history_limit: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="How many completed Task objects are kept; older ones are deleted with their Jobs.",
+    )
+    failed_tasks_history_limit: int = Field(
+        default=1,
+        ge=0,
+        le=100,
+        description="How many failed or cancelled Task objects are kept; older ones are deleted.",
+    )
+
+
+class Condition(KubeModel):
+    """A Kubernetes-style condition (metav1.Condition)."""
+
+    type: str = Field(description="Kind of condition, such as Ready.")
+    status: str = Field(description="True, False or Unknown.")
+    reason: str = Field(default="", description="One CamelCase word for machines.")
+    message: str = Field(default="", description="What happened, for a person.")
+    last_transition_time: datetime | None = Field(
+        default=None, description="When status last changed."
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this condition was set for."
+    )
+
+
+class Counts(KubeModel):
+    created: int = Field(default=0, description="Tasks made for this schedule.")
+    completed: int = Field(default=0, description="Tasks that completed.")
+    failed: int = Field(default=0, description="Tasks that failed.")
+    cancelled: int = Field(default=0, description="Tasks cancelled before they finished.")
+    skipped: int = Field(default=0, description="Deadlines skipped by the concurrency policy.")
+    missed: int = Field(default=0, description="Deadlines missed (operator down, too late).")
+
+
+class HistoryEntry(KubeModel):
+    task: str = Field(description="Name of the Task.")
+    deadline_at: datetime | None = Field(default=None, description="The deadline it ran for.")
+    phase: TaskPhase = Field(description="How it ended.")
+    started_at: datetime | None = Field(default=None, description="When its Job started.")
+    finished_at: datetime | None = Field(default=None, description="When it finished.")
+
+
+class ScheduleStatus(KubeModel):
+    """What the operator observed and did; written only through the status subresource."""
+
+    deadline_at: datetime | None = Field(default=None, description="The next deadline (UTC).")
+    observed_timing: str | None = Field(
+        default=None,
+        description="The schedule, timeZone or interval that deadlineAt was computed from.",
+    )
+    last_scheduled_at: datetime | None = Field(
+        default=None, description="When the last task was created."
+    )
+    last_successful_at: datetime | None = Field(
+        default=None, description="When a task last completed."
+    )
+    last_failed_at: datetime | None = Field(default=None, description="When a task last failed.")
+    active: list[str] = Field(default_factory=list, description="Tasks not yet finished.")
+    counts: Counts = Field(default_factory=Counts, description="How many times it ran, and how.")
+    history: list[HistoryEntry] = Field(
+        default_factory=list, description="The last historyLimit finished runs, newest first."
+    )
+    last_handled_run_request: str | None = Field(
+        default=None,
+        description="The last kadence.dev/run-requested-at annotation value acted on.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready (Scheduled, Disabled, InvalidSpec) and Healthy (False after a miss or failure).",
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation last acted on."
+    )
+
+
+class TaskSpec(KubeModel):
+    """One run, copied from its schedule at creation so later edits do not change it."""
+
+    scheduler_id: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=LABEL_VALUE_PATTERN,
+        description="The queue this task joins.",
+    )
+    priority: int = Field(
+        default=0,
+        ge=-INT32_MAX - 1,
+        le=INT32_MAX,
+        description="Lower runs first within the queue.",
+    )
+    hash: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="Identity of the work; default: md5 hex of the canonical JSON of data.",
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form payload, given to the Job as JSON in KADENCE_TASK_DATA.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    job_template: JobTemplate = Field(description="How the task runs.")
+    schedule_ref: ScheduleRef | None = Field(
+        default=None, description="The Schedule that made this task; absent for a manual task."
+    )
+    deadline_at: datetime | None = Field(
+        default=None,
+        description="The deadline this task was made for; for a manual task, its creation time.",
+    )
+
+
+class TaskStatus(KubeModel):
+    phase: TaskPhase | None = Field(
+        default=None,
+        description="Pending, Queued, Dispatched, Running, Completed, Failed or Cancelled.",
+    )
+    queued_at: datetime | None = Field(default=None, description="When it joined the queue.")
+    dispatched_at: datetime | None = Field(default=None, description="When its Job was created.")
+    started_at: datetime | None = Field(default=None, description="When its Job started running.")
+    finished_at: datetime | None = Field(default=None, description="When it finished.")
+    job_name: str | None = Field(default=None, description="The Job that runs it.")
+    message: str | None = Field(default=None, description="Why it is in its phase.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Succeeded or Failed, for kubectl wait."
+    )

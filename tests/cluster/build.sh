@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Builds the local control plane's binaries from Go modules, pinned by version,
+# into a cache outside the repository. A second run finds them and returns at once.
+#
+#   tests/cluster/build.sh            build what is missing, print the bin folder
+#
+# Environment: KADENCE_CACHE (default ~/.cache/kadence).
+set -euo pipefail
+
+KUBE_VERSION=v1.36.3     # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+ETCD_VERSION=v3.5.35
+KWOK_VERSION=v0.7.0
+HELM_VERSION=v3.21.4
+
+cache=${KADENCE_CACHE:-$HOME/.cache/kadence}
+bin="$cache/bin"
+mkdir -p "$bin" "$cache/logs"
+
+die() { echo "build.sh: $*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 || die "Go is not installed. Install Go 1.26 or newer (the machine's toolchain), then run again."
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+
+# One build at a time per cache: a second caller waits for the first.
+exec 9>"$cache/build.lock"
+flock 9
+
+# wrapper_module DIR MODULE VERSION REPLACE_VERSION
+# Writes a module that requires MODULE@VERSION and turns each of its relative
+# replace directives (k8s.io/kubernetes' staging tree, etcd's sibling modules)
+# into a requirement on the published module at REPLACE_VERSION.
+wrapper_module() {
+  local dir=$1 module=$2 version=$3 replace_version=$4 modfile
+  mkdir -p "$dir"
+  modfile=$(cd "$dir" && go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  [ -f "$modfile" ] || die "could not download $module@$version from the Go module proxy"
+  {
+    echo "module kadence.local/build"
+    grep -E '^go ' "$modfile"
+    grep -E '^godebug ' "$modfile" || true
+    echo "require $module $version"
+    awk -v v="$replace_version" '
+      /^replace \($/ { inblock = 1; next }
+      inblock && /^\)/ { inblock = 0; next }
+      inblock && $3 ~ /^\.\.?\// && $3 !~ /FORBIDDEN/ { print "replace " $1 " => " $1 " " v }
+    ' "$modfile"
+  } > "$dir/go.mod"
+}
+
+# build NAME PACKAGE MODULE_DIR [LDFLAGS]
+build() {
+  local name=$1 pkg=$2 dir=$3 ldflags=${4:-} log="$cache/logs/build-$1.log" start
+  local out="$bin/$name"
+  [ -x "$out" ] && return 0
+  echo "building $name ($pkg) ... log: $log" >&2
+  start=$(date +%s)
+  if ! (cd "$dir" && go build -mod=mod -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg") >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "building $name failed (full log: $log)"
+  fi
+  mv "$out.tmp" "$out"
+  echo "built $name in $(( $(date +%s) - start ))s" >&2
+}
+
+kube_dir="$cache/src/kubernetes-$KUBE_VERSION"
+minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+kube_ldflags="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+need_kube=0
+for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  [ -x "$bin/$c-$KUBE_VERSION" ] || need_kube=1
+done
+if [ $need_kube = 1 ]; then
+  [ -f "$kube_dir/go.mod" ] || wrapper_module "$kube_dir" k8s.io/kubernetes "$KUBE_VERSION" "v0.${KUBE_VERSION#v1.}"
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    build "$c-$KUBE_VERSION" "k8s.io/kubernetes/cmd/$c" "$kube_dir" "$kube_ldflags"
+  done
+fi
+
+etcd_dir="$cache/src/etcd-$ETCD_VERSION"
+if [ ! -x "$bin/etcd-$ETCD_VERSION" ]; then
+  [ -f "$etcd_dir/go.mod" ] || wrapper_module "$etcd_dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION"
+  build "etcd-$ETCD_VERSION" go.etcd.io/etcd/server/v3 "$etcd_dir"
+fi
+
+install_tool() {
+  local name=$1 pkg=$2 version=$3 log="$cache/logs/build-$1.log"
+  [ -x "$bin/$name-$version" ] && return 0
+  echo "installing $name $version ... log: $log" >&2
+  local gobin="$cache/src/gobin-$name-$version"
+  if ! GOBIN="$gobin" go install "$pkg@$version" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "installing $name failed (full log: $log)"
+  fi
+  mv "$gobin/$name" "$bin/$name-$version"
+}
+install_tool kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
+install_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+
+for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do ln -sf "$c-$KUBE_VERSION" "$bin/$c"; done
+ln -sf "etcd-$ETCD_VERSION" "$bin/etcd"
+ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
+ln -sf "helm-$HELM_VERSION" "$bin/helm"
+echo "$bin"
