@@ -25,12 +25,13 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 exec 9>"$cache/build.lock"
 flock 9
 
-# wrapper_module DIR MODULE VERSION REPLACE_VERSION
-# Writes a module that requires MODULE@VERSION and turns each of its relative
-# replace directives (k8s.io/kubernetes' staging tree, etcd's sibling modules)
-# into a requirement on the published module at REPLACE_VERSION.
+# wrapper_module DIR MODULE VERSION [STAGING_VERSION]
+# Writes a module that requires MODULE@VERSION. A dependency's own replace
+# directives are ignored by Go; where they point into its source tree at
+# modules it requires as v0.0.0 (k8s.io/kubernetes' staging tree), each is
+# replaced by the published module at STAGING_VERSION.
 wrapper_module() {
-  local dir=$1 module=$2 version=$3 replace_version=$4 modfile
+  local dir=$1 module=$2 version=$3 replace_version=${4:-} modfile
   mkdir -p "$dir"
   modfile=$(cd "$dir" && go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
   [ -f "$modfile" ] || die "could not download $module@$version from the Go module proxy"
@@ -39,7 +40,7 @@ wrapper_module() {
     grep -E '^go ' "$modfile"
     grep -E '^godebug ' "$modfile" || true
     echo "require $module $version"
-    awk -v v="$replace_version" '
+    [ -z "$replace_version" ] || awk -v v="$replace_version" '
       /^replace \($/ { inblock = 1; next }
       inblock && /^\)/ { inblock = 0; next }
       inblock && $3 ~ /^\.\.?\// && $3 !~ /FORBIDDEN/ { print "replace " $1 " => " $1 " " v }
@@ -78,7 +79,7 @@ fi
 
 etcd_dir="$cache/src/etcd-$ETCD_VERSION"
 if [ ! -x "$bin/etcd-$ETCD_VERSION" ]; then
-  [ -f "$etcd_dir/go.mod" ] || wrapper_module "$etcd_dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION"
+  [ -f "$etcd_dir/go.mod" ] || wrapper_module "$etcd_dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
   build "etcd-$ETCD_VERSION" go.etcd.io/etcd/server/v3 "$etcd_dir"
 fi
 

@@ -1,0 +1,66 @@
+# Entry points for people and CI. Each target installs what it needs on first use:
+# the virtualenv (.venv) and the control plane's Go-built binaries (~/.cache/kadence).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE ?= $(HOME)/.cache/kadence
+KUBECTL := $(CACHE)/bin/kubectl
+CONFIG ?=
+PYTEST_ARGS ?=
+
+.PHONY: test lint unit e2e demo cluster-up cluster-down cluster-status install run binaries crds clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+binaries:
+	bash tests/cluster/build.sh
+
+## test: everything CI runs: lint, unit tests, end-to-end tests on the local control plane
+test: $(BIN)/.installed binaries lint
+	$(BIN)/pytest -ra $(PYTEST_ARGS) tests
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/python -m kadence.crdgen --check
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest -ra $(PYTEST_ARGS) tests/unit
+
+e2e: $(BIN)/.installed binaries
+	$(BIN)/pytest -ra $(PYTEST_ARGS) tests/e2e
+
+## crds: regenerate crds/ from the models
+crds: $(BIN)/.installed
+	$(BIN)/python -m kadence.crdgen
+
+## demo: control plane, CRDs, operator and examples, with a live view (Ctrl-C stops it all)
+demo: $(BIN)/.installed binaries
+	bash hack/demo.sh
+
+cluster-up: $(BIN)/.installed binaries
+	@$(BIN)/python -m tests.cluster up
+
+cluster-down: $(BIN)/.installed
+	@$(BIN)/python -m tests.cluster down
+
+cluster-status: $(BIN)/.installed
+	@$(BIN)/python -m tests.cluster status
+
+## install: apply the CRDs to the current cluster
+install: binaries
+	$(KUBECTL) apply --server-side -f crds/
+
+## run: the operator in the foreground against the current kubeconfig (CONFIG=FILE)
+run: $(BIN)/.installed
+	$(BIN)/kadence run $(if $(CONFIG),--config $(CONFIG))
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
