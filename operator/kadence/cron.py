@@ -1,0 +1,379 @@
+"""Cron expressions read the way Kubernetes CronJob reads them, in a time zone, with Debian
+cron's daylight-saving rule.
+
+croniter parses and expands the fields (names, steps, ranges, Jenkins-style ``H``); the walk over
+days and wall-clock times is done here, because croniter's own iteration does not follow the
+daylight-saving rule (it runs ``30 2 * * *`` twice on a fall-back day).
+
+Pure: no clock reads. Every instant in and out is a timezone-aware UTC ``datetime``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from itertools import islice
+from zoneinfo import ZoneInfo, available_timezones
+
+from croniter import CroniterError, croniter
+
+__all__ = [
+    "HORIZON_DAYS",
+    "MACROS",
+    "Cron",
+    "InvalidSchedule",
+    "next_deadlines",
+    "parse_cron",
+]
+
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+HORIZON_DAYS = 3660
+"""A walk gives up after this many consecutive days (ten years) without a deadline: enough for
+``0 0 29 2 *`` across a century year that is not a leap year (2096 to 2104)."""
+
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_LONGEST_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    low: int
+    high: int
+    names: dict[str, int]
+
+
+_FIELDS = (
+    _Field("minute", 0, 59, {}),
+    _Field("hour", 0, 23, {}),
+    _Field("day-of-month", 1, 31, {}),
+    _Field("month", 1, 12, {n: i for i, n in enumerate(_MONTH_NAMES, 1)}),
+    _Field("day-of-week", 0, 7, {n: i for i, n in enumerate(_DAY_NAMES)}),
+)
+_DAY_OF_MONTH, _DAY_OF_WEEK = 2, 4
+
+_ITEM = re.compile(
+    r"(?:(?P<star>\*)|(?P<first>[a-z0-9]+)(?:-(?P<last>[a-z0-9]+))?)(?:/(?P<step>[0-9]+))?",
+    re.IGNORECASE | re.ASCII,
+)
+_HASHED = re.compile(
+    r"H(?:\((?P<first>[0-9]+)-(?P<last>[0-9]+)\))?(?:/(?P<step>[0-9]+))?", re.IGNORECASE | re.ASCII
+)
+
+_FIRST_DAY = date(1, 1, 2)
+_LAST_DAY = date(9999, 12, 30)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_SECONDS = 86400
+
+
+class InvalidSchedule(ValueError):
+    """A schedule (cron expression, time zone or interval) that cannot be used, with a message
+    for the person who wrote it."""
+
+
+_Fail = Callable[[str], InvalidSchedule]
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones() - {"localtime"})
+
+
+def _zone(time_zone: str) -> ZoneInfo:
+    """The IANA zone named ``time_zone``; only real zone names, never the host's ``localtime``."""
+    if time_zone not in _zone_names():
+        raise InvalidSchedule(
+            f"unknown time zone {time_zone!r}: use an IANA name such as 'Europe/Amsterdam' or 'UTC'"
+        )
+    return ZoneInfo(time_zone)
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A parsed cron expression in a zone: the sets of values each field allows, and the two
+    flags that decide how days and daylight-saving changes are read."""
+
+    expression: str
+    zone: ZoneInfo
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days_of_month: frozenset[int]
+    months: frozenset[int]
+    days_of_week: frozenset[int]
+    either_day: bool
+    """Both day fields are restricted, so a day matching either one fires (CronJob, Vixie cron)."""
+    wall_clock: bool
+    """Minute and hour are both fixed (neither starts with ``*``): fire once per matching local
+    day, a skipped wall time right after the gap, a repeated one at its first occurrence only.
+    Otherwise deadlines follow elapsed time: skipped wall times never run, repeated ones run at
+    both instants."""
+
+    def fires_on(self, day: date) -> bool:
+        """Whether the local calendar day ``day`` matches the month and day fields."""
+        if day.month not in self.months:
+            return False
+        by_month = day.day in self.days_of_month
+        by_week = day.isoweekday() % 7 in self.days_of_week
+        return (by_month or by_week) if self.either_day else (by_month and by_week)
+
+    def instants_on(self, day: date) -> list[datetime]:
+        """The deadlines whose local wall time falls on ``day``, ascending."""
+        if not self.fires_on(day):
+            return []
+        walls = (datetime.combine(day, time(h, m)) for h in self.hours for m in self.minutes)
+        offset = self._steady_offset(day)
+        if offset is not None:
+            return [(wall - offset).replace(tzinfo=UTC) for wall in walls]
+        found: set[datetime] = set()
+        for wall in walls:
+            found.update(self._resolve(wall))
+        return sorted(found)
+
+    def _steady_offset(self, day: date) -> timedelta | None:
+        """The UTC offset of the whole local ``day``, or ``None`` if it changes that day (probed
+        every six hours: no zone changes its offset and back within six hours)."""
+        midnight = datetime.combine(day, time())
+        start = midnight.replace(tzinfo=self.zone).astimezone(UTC)
+        if start != midnight.replace(tzinfo=self.zone, fold=1).astimezone(UTC):
+            return None
+        probes = (start + timedelta(hours=hours) for hours in range(0, 25, 6))
+        offsets = {probe.astimezone(self.zone).utcoffset() for probe in probes}
+        return offsets.pop() if len(offsets) == 1 else None
+
+    def _resolve(self, wall: datetime) -> tuple[datetime, ...]:
+        earlier = wall.replace(tzinfo=self.zone).astimezone(UTC)
+        later = wall.replace(tzinfo=self.zone, fold=1).astimezone(UTC)
+        if earlier == later:
+            return (earlier,)
+        if earlier < later:
+            return (earlier,) if self.wall_clock else (earlier, later)
+        return (_gap_end(later, earlier, self.zone),) if self.wall_clock else ()
+
+    def after(self, instant: datetime) -> Iterator[datetime]:
+        """Deadlines strictly after ``instant``, ascending; ends after ``HORIZON_DAYS`` days
+        without one, or at the end of the calendar."""
+        return self._walk(instant, forward=True)
+
+    def at_or_before(self, instant: datetime) -> Iterator[datetime]:
+        """Deadlines at or before ``instant``, descending, ending the same way as ``after``."""
+        return self._walk(instant, forward=False)
+
+    def next_after(self, instant: datetime) -> datetime:
+        """The first deadline strictly after ``instant``."""
+        for deadline in self.after(instant):
+            return deadline
+        raise InvalidSchedule(
+            f"cron {self.expression!r} in {self.zone.key} has no deadline in the "
+            f"{HORIZON_DAYS} days after {instant.isoformat()}"
+        )
+
+    def _walk(self, origin: datetime, *, forward: bool) -> Iterator[datetime]:
+        previous: datetime | None = None
+        for instant in self._ordered(origin, forward=forward):
+            if instant != previous:
+                yield instant
+            previous = instant
+
+    def _ordered(self, origin: datetime, *, forward: bool) -> Iterator[datetime]:
+        """Deadlines in order from ``origin``; an instant that several skipped wall times
+        collapse to may come more than once."""
+        # Days are visited in order, but a fall-back change near midnight can put a day's last
+        # instants after the next day's first ones, so instants wait in a heap until no day
+        # still to visit can precede them: a UTC offset is always less than a day.
+        sign = 1 if forward else -1
+        step = timedelta(days=sign)
+        day = origin.astimezone(UTC).date() - step
+        pending: list[tuple[int, datetime]] = []
+        idle = 0
+        while idle <= HORIZON_DAYS and _FIRST_DAY <= day <= _LAST_DAY:
+            instants = self.instants_on(day)
+            idle = 0 if instants else idle + 1
+            for instant in instants:
+                if (instant > origin) if forward else (instant <= origin):
+                    heapq.heappush(pending, (sign * _seconds(instant), instant))
+            day_start = _seconds(datetime.combine(day, time(), UTC))
+            safe = day_start if forward else -(day_start + _DAY_SECONDS)
+            while pending and pending[0][0] <= safe:
+                yield heapq.heappop(pending)[1]
+            day += step
+        while pending:
+            yield heapq.heappop(pending)[1]
+
+
+def _seconds(instant: datetime) -> int:
+    return (instant - _EPOCH) // timedelta(seconds=1)
+
+
+def _gap_end(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
+    """The instant a spring-forward gap ends: the first second in (before, after] that already
+    has the later UTC offset."""
+    offset = after.astimezone(tz).utcoffset()
+    low, high = _seconds(before), _seconds(after)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if (_EPOCH + timedelta(seconds=middle)).astimezone(tz).utcoffset() == offset:
+            high = middle
+        else:
+            low = middle
+    return _EPOCH + timedelta(seconds=high)
+
+
+def parse_cron(expression: str, time_zone: str = "UTC", name: str = "") -> Cron:
+    """Parse and validate ``expression`` read in ``time_zone``, hashing ``H`` from ``name``
+    (``namespace/name`` of the schedule).
+
+    Raises ``InvalidSchedule`` for anything the operator cannot run: a malformed or unsupported
+    field, an unknown zone, ``H`` without a name, or a calendar that never fires
+    (``0 0 30 2 *``). An expression that passes fires at least once every few years.
+    """
+    tz = _zone(time_zone)
+    fields = _split(expression)
+    canonical = [
+        _canonical_field(expression, spec, text, name)
+        for spec, text in zip(_FIELDS, fields, strict=True)
+    ]
+    try:
+        expanded, _ = croniter.expand(" ".join(canonical), hash_id=name.encode())
+    except CroniterError as error:
+        raise InvalidSchedule(f"invalid cron {expression!r}: {error}") from error
+    values = [
+        sorted({int(v) for v in (range(spec.low, spec.high + 1) if "*" in found else found)})
+        for spec, found in zip(_FIELDS, expanded, strict=True)
+    ]
+    restricted = [text not in ("*", "?") for text in fields]
+    cron = Cron(
+        expression=expression,
+        zone=tz,
+        minutes=tuple(values[0]),
+        hours=tuple(values[1]),
+        days_of_month=frozenset(values[2]),
+        months=frozenset(values[3]),
+        days_of_week=frozenset(day % 7 for day in values[4]),
+        either_day=restricted[_DAY_OF_MONTH] and restricted[_DAY_OF_WEEK],
+        wall_clock=not fields[0].startswith("*") and not fields[1].startswith("*"),
+    )
+    _check_fires(cron)
+    return cron
+
+
+def next_deadlines(
+    expr: str, time_zone: str, after: datetime, count: int, name: str
+) -> list[datetime]:
+    """The first ``count`` deadlines of cron ``expr`` strictly after ``after``, as the operator
+    computes them (``kadence next``); fewer only if the schedule stops firing for a decade."""
+    return list(islice(parse_cron(expr, time_zone, name).after(after), count))
+
+
+def _split(expression: str) -> list[str]:
+    text = expression.strip()
+    if text.startswith("@"):
+        macro = MACROS.get(text.lower())
+        if macro is None:
+            raise InvalidSchedule(
+                f"invalid cron {expression!r}: unknown macro; use one of {', '.join(MACROS)}, "
+                "or spec.interval for a fixed period"
+            )
+        text = macro
+    fields = text.split()
+    if len(fields) != len(_FIELDS):
+        hint = " (seconds and years are not supported)" if len(fields) in (6, 7) else ""
+        raise InvalidSchedule(
+            f"invalid cron {expression!r}: expected 5 fields (minute hour day-of-month month "
+            f"day-of-week) or a macro such as @daily, got {len(fields)}{hint}"
+        )
+    return fields
+
+
+def _canonical_field(expression: str, spec: _Field, text: str, name: str) -> str:
+    """Check one field and spell it with numbers only, for croniter to expand."""
+
+    def fail(problem: str) -> InvalidSchedule:
+        return InvalidSchedule(f"invalid cron {expression!r}: cron field {spec.name!r} {problem}")
+
+    if text == "?":
+        if spec.name not in ("day-of-month", "day-of-week"):
+            raise fail("may not be '?'; only day-of-month and day-of-week may")
+        return "*"
+    if text[0] in "Hh":
+        return _hashed_field(text, spec, name, fail)
+    items = []
+    for item in text.split(","):
+        match = _ITEM.fullmatch(item)
+        if match is None:
+            raise fail(
+                f"has unsupported item {item!r}"
+                " (use numbers, names, '*', ranges 'a-b', steps '/n' and lists; L, W and # are"
+                " not supported, and H must be the whole field)"
+            )
+        step = _step(match["step"], fail)
+        if match["star"]:
+            items.append(f"*{step}")
+            continue
+        first = _value(match["first"], spec, fail)
+        last = _value(match["last"], spec, fail) if match["last"] else first
+        items.append(f"{first}{step}" if first == last else f"{first}-{last}{step}")
+    return ",".join(items)
+
+
+def _hashed_field(text: str, spec: _Field, name: str, fail: _Fail) -> str:
+    match = _HASHED.fullmatch(text)
+    if match is None:
+        raise fail(f"has unsupported item {text!r} (H must be the whole field: H, H/n, H(a-b))")
+    if not name:
+        raise fail("uses H, which needs the schedule's namespace/name to hash")
+    step = _step(match["step"], fail)
+    if match["first"] is None:
+        return f"H{step}"
+    first, last = (_value(match[group], spec, fail) for group in ("first", "last"))
+    if first >= last:
+        raise fail(f"range H({first}-{last}) must start below its end")
+    return f"H({first}-{last}){step}"
+
+
+def _step(text: str | None, fail: _Fail) -> str:
+    if text is None:
+        return ""
+    if int(text) < 1:
+        raise fail(f"step /{text} must be at least 1")
+    return f"/{int(text)}"
+
+
+def _value(text: str, spec: _Field, fail: _Fail) -> int:
+    if text.isdigit():
+        value = int(text)
+    elif text.lower() in spec.names:
+        value = spec.names[text.lower()]
+    else:
+        kind = {"month": " or month name", "day-of-week": " or day name"}.get(spec.name, "")
+        raise fail(f"value {text!r} is not a number{kind}")
+    if not spec.low <= value <= spec.high:
+        raise fail(f"value {value} is out of range {spec.low}-{spec.high}")
+    return value
+
+
+def _check_fires(cron: Cron) -> None:
+    """Reject a calendar that names no real day, such as the 30th of February. Only the
+    day-of-month and month fields can do that: any weekday and any time of day recur."""
+    if cron.either_day or len(cron.days_of_week) < 7:
+        return
+    if any(day <= _LONGEST_MONTH[month - 1] for month in cron.months for day in cron.days_of_month):
+        return
+    raise InvalidSchedule(
+        f"invalid cron {cron.expression!r}: never fires: day-of-month "
+        f"{','.join(map(str, sorted(cron.days_of_month)))} does not occur in "
+        f"{','.join(_MONTH_NAMES[month - 1].capitalize() for month in sorted(cron.months))}"
+    )
