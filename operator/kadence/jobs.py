@@ -1,0 +1,127 @@
+"""The batch/v1 Job that runs a task, built from the task alone.
+
+The Job copies the task's template and adds only what identifies the run: a label,
+an owner reference and four environment variables. It never adds privileges, a
+service account or a namespace other than the task's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from kadence import API_VERSION
+from kadence.naming import TASK_LABEL, canonical_json
+from kadence.status import parse_time
+
+TASK_NAME_ENV = "KADENCE_TASK_NAME"
+SCHEDULER_ID_ENV = "KADENCE_SCHEDULER_ID"
+DEADLINE_AT_ENV = "KADENCE_DEADLINE_AT"
+TASK_DATA_ENV = "KADENCE_TASK_DATA"
+
+MAX_DATA_BYTES = 100 * 1024
+"""Linux refuses to start a program (E2BIG) when one environment string exceeds 128 KiB."""
+
+
+class DataTooLarge(ValueError):
+    """The task's data, as JSON, is too large for one environment variable."""
+
+    def __init__(self, size: int, limit: int = MAX_DATA_BYTES) -> None:
+        super().__init__(
+            f"data is {size} bytes as JSON, more than the {limit} bytes that fit in "
+            f"{TASK_DATA_ENV}; pass large inputs by reference instead"
+        )
+        self.size = size
+        self.limit = limit
+
+
+def task_data_json(data: Mapping[str, Any]) -> str:
+    """The value of KADENCE_TASK_DATA; raises DataTooLarge rather than a Job that cannot start."""
+    text = canonical_json(_plain(data))
+    size = len(text.encode("utf-8"))
+    if size > MAX_DATA_BYTES:
+        raise DataTooLarge(size)
+    return text
+
+
+def rfc3339(moment: datetime) -> str:
+    """An instant as RFC 3339 in UTC with `Z`, with fractions only when there are any."""
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+    return f"{text}Z"
+
+
+def build_job(task: Mapping[str, Any]) -> dict[str, Any]:
+    """The Job manifest for a task object as read from the API server.
+
+    The Job has the task's name and namespace, so a second create is AlreadyExists.
+    The task's variables come first in each container's `env` (replacing any of the same
+    name), so that the user's variables can refer to them as `$(KADENCE_TASK_NAME)`.
+    The input is not modified.
+    """
+    metadata = task["metadata"]
+    spec = task["spec"]
+    name = metadata["name"]
+    template = _plain(spec["jobTemplate"])
+    template_metadata = template.get("metadata") or {}
+
+    deadline = parse_time(spec.get("deadlineAt")) or parse_time(metadata.get("creationTimestamp"))
+    if deadline is None:
+        raise ValueError(f"task {name} has neither spec.deadlineAt nor a creationTimestamp")
+    env = [
+        {"name": TASK_NAME_ENV, "value": name},
+        {"name": SCHEDULER_ID_ENV, "value": spec["schedulerId"]},
+        {"name": DEADLINE_AT_ENV, "value": rfc3339(deadline)},
+        {"name": TASK_DATA_ENV, "value": task_data_json(spec.get("data") or {})},
+    ]
+
+    job_spec = template.get("spec") or {}
+    pod_spec = (job_spec.get("template") or {}).get("spec") or {}
+    for key in ("initContainers", "containers"):
+        for container in pod_spec.get(key) or []:
+            container["env"] = _with_env(container.get("env") or [], env)
+
+    job_metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": metadata["namespace"],
+        "labels": {**(template_metadata.get("labels") or {}), TASK_LABEL: name},
+        "ownerReferences": [
+            {
+                "apiVersion": API_VERSION,
+                "kind": "Task",
+                "name": name,
+                "uid": metadata["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+    if template_metadata.get("annotations"):
+        job_metadata["annotations"] = template_metadata["annotations"]
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_metadata, "spec": job_spec}
+
+
+def job_belongs_to(job: Mapping[str, Any], task_uid: str) -> bool:
+    """Whether the task with this uid controls the Job: an existing Job may be adopted.
+
+    A Job of the same name owned by anything else (a deleted and re-created task of the
+    same name, or a stranger) must not be mistaken for this task's run.
+    """
+    references = (job.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("controller") is True and ref.get("uid") == task_uid for ref in references)
+
+
+def _with_env(existing: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    reserved = {var["name"] for var in ours}
+    return [dict(var) for var in ours] + [
+        var for var in existing if var.get("name") not in reserved
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy made of dicts and lists, whatever mapping or sequence types came in."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,320 @@
+"""Status of tasks and schedules: what a Job says, and how each event changes a status.
+
+Every function returns a new value and leaves its input alone. The schedule
+transitions may be applied twice (after a write conflict or a crash) without
+counting anything twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kadence.models import (
+    Condition,
+    HistoryEntry,
+    ScheduleStatus,
+    TaskPhase,
+    TaskStatus,
+)
+
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+READY = "Ready"
+HEALTHY = "Healthy"
+
+_RANK = {
+    TaskPhase.PENDING: 0,
+    TaskPhase.QUEUED: 1,
+    TaskPhase.DISPATCHED: 2,
+    TaskPhase.RUNNING: 3,
+    TaskPhase.COMPLETED: 4,
+    TaskPhase.FAILED: 4,
+    TaskPhase.CANCELLED: 4,
+}
+_ENTERED_AT = {
+    TaskPhase.QUEUED: "queued_at",
+    TaskPhase.DISPATCHED: "dispatched_at",
+    TaskPhase.RUNNING: "started_at",
+    TaskPhase.COMPLETED: "finished_at",
+    TaskPhase.FAILED: "finished_at",
+    TaskPhase.CANCELLED: "finished_at",
+}
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+
+
+def parse_time(value: str | datetime | None) -> datetime | None:
+    """An API timestamp (RFC 3339) as an aware datetime; a missing or naive one is read as UTC."""
+    if value is None or value == "":
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class JobObservation:
+    """What a Job's status means for its task."""
+
+    phase: TaskPhase
+    started_at: datetime | None
+    finished_at: datetime | None
+    message: str
+
+
+def observe_job(job: Mapping[str, Any]) -> JobObservation:
+    """Read a batch/v1 Job's status as a task phase.
+
+    `SuccessCriteriaMet` and `FailureTarget` count as finished: the Job controller sets
+    them as soon as the outcome is decided, before the last pods have terminated.
+    """
+    status = job.get("status") or {}
+    started_at = parse_time(status.get("startTime"))
+    true_conditions = {
+        condition.get("type"): condition
+        for condition in status.get("conditions") or []
+        if condition.get("status") == "True"
+    }
+    for kind in ("Failed", "FailureTarget"):
+        if kind in true_conditions:
+            condition = true_conditions[kind]
+            reason = condition.get("reason") or "Failed"
+            detail = condition.get("message") or ""
+            return JobObservation(
+                phase=TaskPhase.FAILED,
+                started_at=started_at,
+                finished_at=parse_time(condition.get("lastTransitionTime")),
+                message=f"Job failed: {reason}: {detail}" if detail else f"Job failed: {reason}",
+            )
+    for kind in ("Complete", "SuccessCriteriaMet"):
+        if kind in true_conditions:
+            finished_at = parse_time(status.get("completionTime")) or parse_time(
+                true_conditions[kind].get("lastTransitionTime")
+            )
+            return JobObservation(TaskPhase.COMPLETED, started_at, finished_at, "Job completed")
+    if (status.get("active") or 0) > 0 or (status.get("ready") or 0) > 0:
+        return JobObservation(TaskPhase.RUNNING, started_at, None, "Job running")
+    return JobObservation(TaskPhase.DISPATCHED, started_at, None, "Job created, no pod running yet")
+
+
+def set_condition(
+    conditions: Sequence[Condition], new: Condition, now: datetime
+) -> list[Condition]:
+    """The conditions with `new` in place of the one of its type.
+
+    lastTransitionTime moves only when the status changes, so alerts measure how long a
+    condition has held, not when it was last written.
+    """
+    old = next((c for c in conditions if c.type == new.type), None)
+    since = old.last_transition_time if old is not None and old.status == new.status else None
+    stamped = new.model_copy(update={"last_transition_time": since or now})
+    if old is None:
+        return [*conditions, stamped]
+    return [stamped if c.type == new.type else c for c in conditions]
+
+
+def advance_task(
+    status: TaskStatus,
+    phase: TaskPhase,
+    now: datetime,
+    *,
+    message: str | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+    job_name: str | None = None,
+) -> TaskStatus | None:
+    """The task's status after moving to `phase`, or None when nothing would change.
+
+    Phases only move forward, and may skip steps (a Job seen finished before it was seen
+    running); a finished phase is never left. Staying in a phase fills in what was
+    missing without overwriting a recorded time. Entering a phase clears the old message.
+    """
+    current = status.phase
+    if current is not None and (current.finished or _RANK[phase] < _RANK[current]):
+        return None
+    update: dict[str, Any] = {}
+    if phase != current:
+        update["phase"] = phase
+        update["message"] = message
+    elif message is not None:
+        update["message"] = message
+    if job_name is not None:
+        update["job_name"] = job_name
+    if started_at is not None and status.started_at is None:
+        update["started_at"] = started_at
+    entered = _ENTERED_AT.get(phase)
+    if entered is not None and getattr(status, entered) is None and entered not in update:
+        update[entered] = (finished_at or now) if phase.finished else now
+    if phase.finished:
+        conditions = status.conditions
+        succeeded = phase is TaskPhase.COMPLETED
+        for type_, holds in ((SUCCEEDED, succeeded), (FAILED, not succeeded)):
+            outcome = Condition(
+                type=type_, status=str(holds), reason=phase.value, message=message or ""
+            )
+            conditions = set_condition(conditions, outcome, now)
+        update["conditions"] = conditions
+    new = status.model_copy(update=update)
+    return None if new == status else new
+
+
+def scheduled_condition(generation: int | None) -> Condition:
+    """Ready True: the spec is valid and enabled, so tasks are made at each deadline."""
+    return _ready("True", "Scheduled", "tasks are made at each deadline", generation)
+
+
+def disabled_condition(generation: int | None) -> Condition:
+    """Ready False: spec.enabled is false, so no tasks are made."""
+    return _ready("False", "Disabled", "spec.enabled is false: no new tasks", generation)
+
+
+def invalid_condition(message: str, generation: int | None) -> Condition:
+    """Ready False: the spec cannot be acted on; `message` says why, for a person."""
+    return _ready("False", "InvalidSpec", message, generation)
+
+
+def _ready(status: str, reason: str, message: str, generation: int | None) -> Condition:
+    return Condition(
+        type=READY,
+        status=status,
+        reason=reason,
+        message=message,
+        observed_generation=generation,
+    )
+
+
+def record_created(
+    status: ScheduleStatus, task_name: str, deadline: datetime, now: datetime
+) -> ScheduleStatus:
+    """The schedule status after making the task for `deadline`.
+
+    A task already in `active`, or already finished into `history`, is not counted again:
+    a retry after a crash re-applies this for a task that the first attempt made.
+    `lastScheduledAt` is when the task was made (`now`); the deadline itself is kept on
+    the task, as status.deadlineAt holds only the next one.
+    """
+    new = status.model_copy(deep=True)
+    if task_name in new.active or any(entry.task == task_name for entry in new.history):
+        return new
+    new.active.append(task_name)
+    new.counts.created += 1
+    new.last_scheduled_at = now
+    return new
+
+
+def record_finished(
+    status: ScheduleStatus, entry: HistoryEntry, history_limit: int, now: datetime
+) -> ScheduleStatus:
+    """The schedule status after one of its tasks finished.
+
+    Only a task still in `active` is recorded, which makes a repeat a no-op. A failed
+    run turns Healthy False and a completed one turns it True; a cancelled run says
+    nothing about health and leaves it.
+    """
+    if not entry.phase.finished:
+        raise ValueError(f"task {entry.task} is {entry.phase}, not finished")
+    new = status.model_copy(deep=True)
+    if entry.task not in new.active:
+        return new
+    finished_at = entry.finished_at or now
+    recorded = entry.model_copy(update={"finished_at": finished_at})
+    new.active = [name for name in new.active if name != entry.task]
+    history = [recorded, *(old for old in new.history if old.task != entry.task)]
+    history.sort(key=lambda old: old.finished_at or _OLDEST, reverse=True)
+    new.history = history[: max(0, history_limit)]
+    if entry.phase is TaskPhase.COMPLETED:
+        new.counts.completed += 1
+        new.last_successful_at = _latest(new.last_successful_at, finished_at)
+        health = Condition(
+            type=HEALTHY,
+            status="True",
+            reason="LastRunSucceeded",
+            message=f"task {entry.task} completed",
+        )
+        new.conditions = set_condition(new.conditions, health, now)
+    elif entry.phase is TaskPhase.FAILED:
+        new.counts.failed += 1
+        new.last_failed_at = _latest(new.last_failed_at, finished_at)
+        health = Condition(
+            type=HEALTHY,
+            status="False",
+            reason="LastRunFailed",
+            message=f"task {entry.task} failed",
+        )
+        new.conditions = set_condition(new.conditions, health, now)
+    else:
+        new.counts.cancelled += 1
+    return new
+
+
+def record_skipped(
+    status: ScheduleStatus, count: int, reason: str, now: datetime
+) -> ScheduleStatus:
+    """The schedule status after its concurrency policy skipped `count` deadlines.
+
+    A skip is the policy doing its job, so health is left alone and `reason` and `now`
+    are not stored: the reason belongs in an Event. Not idempotent by itself: apply it
+    in the same status write as the new deadline.
+    """
+    _check_count(count)
+    new = status.model_copy(deep=True)
+    new.counts.skipped += count
+    return new
+
+
+def record_missed(status: ScheduleStatus, count: int, now: datetime) -> ScheduleStatus:
+    """The schedule status after `count` deadlines passed unrun: Healthy turns False.
+
+    Not idempotent by itself: apply it in the same status write as the new deadline.
+    """
+    _check_count(count)
+    new = status.model_copy(deep=True)
+    if count == 0:
+        return new
+    new.counts.missed += count
+    deadlines = "deadline" if count == 1 else "deadlines"
+    health = Condition(
+        type=HEALTHY,
+        status="False",
+        reason="DeadlineMissed",
+        message=f"{count} {deadlines} passed without a run",
+    )
+    new.conditions = set_condition(new.conditions, health, now)
+    return new
+
+
+@dataclass(frozen=True)
+class FinishedTask:
+    """A finished Task object of one schedule, as a candidate for deletion."""
+
+    name: str
+    phase: TaskPhase
+    finished_at: datetime
+
+
+def tasks_to_prune(
+    finished: Iterable[FinishedTask], successful_limit: int, failed_limit: int
+) -> list[str]:
+    """Names of the finished tasks beyond the schedule's limits, oldest first.
+
+    The newest of each kind are kept: Completed against `successful_limit`, Failed and
+    Cancelled against `failed_limit`. Tasks in an unfinished phase are never pruned.
+    """
+    newest_first = sorted(finished, key=lambda task: (task.finished_at, task.name), reverse=True)
+    succeeded = [task for task in newest_first if task.phase is TaskPhase.COMPLETED]
+    failed = [
+        task for task in newest_first if task.phase in (TaskPhase.FAILED, TaskPhase.CANCELLED)
+    ]
+    excess = succeeded[max(0, successful_limit) :] + failed[max(0, failed_limit) :]
+    excess.sort(key=lambda task: (task.finished_at, task.name))
+    return [task.name for task in excess]
+
+
+def _latest(old: datetime | None, new: datetime) -> datetime:
+    return new if old is None or new > old else old
+
+
+def _check_count(count: int) -> None:
+    if count < 0:
+        raise ValueError(f"count must not be negative, got {count}")

@@ -1,0 +1,557 @@
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from kadence.models import Condition, Counts, HistoryEntry, ScheduleStatus, TaskPhase, TaskStatus
+from kadence.status import (
+    FinishedTask,
+    JobObservation,
+    advance_task,
+    disabled_condition,
+    invalid_condition,
+    observe_job,
+    parse_time,
+    record_created,
+    record_finished,
+    record_missed,
+    record_skipped,
+    scheduled_condition,
+    set_condition,
+    tasks_to_prune,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=1)
+T2 = T0 + timedelta(minutes=2)
+T3 = T0 + timedelta(minutes=3)
+
+P = TaskPhase
+
+
+def condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+# --- observe_job ---------------------------------------------------------------
+
+
+def job(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "j"}, "status": status}
+
+
+def true(type_: str, **extra: str) -> dict[str, str]:
+    return {"type": type_, "status": "True", "lastTransitionTime": "2024-01-01T00:03:00Z", **extra}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        ({"metadata": {"name": "j"}}, JobObservation(P.DISPATCHED, None, None, "")),
+        (job(startTime="2024-01-01T00:01:00Z"), JobObservation(P.DISPATCHED, T1, None, "")),
+        (job(startTime="2024-01-01T00:01:00Z", active=1), JobObservation(P.RUNNING, T1, None, "")),
+        (job(active=0, ready=1), JobObservation(P.RUNNING, None, None, "")),
+        (
+            job(
+                startTime="2024-01-01T00:01:00Z",
+                completionTime="2024-01-01T00:02:00Z",
+                conditions=[true("Complete")],
+            ),
+            JobObservation(P.COMPLETED, T1, T2, ""),
+        ),
+        (
+            job(active=1, conditions=[true("SuccessCriteriaMet")]),
+            JobObservation(P.COMPLETED, None, T3, ""),
+        ),
+        (
+            job(
+                active=1,
+                conditions=[
+                    true("Failed", reason="BackoffLimitExceeded", message="too many tries")
+                ],
+            ),
+            JobObservation(P.FAILED, None, T3, "BackoffLimitExceeded: too many tries"),
+        ),
+        (
+            job(conditions=[true("FailureTarget", reason="DeadlineExceeded")]),
+            JobObservation(P.FAILED, None, T3, "DeadlineExceeded"),
+        ),
+        (
+            job(active=1, conditions=[{"type": "Failed", "status": "False"}]),
+            JobObservation(P.RUNNING, None, None, ""),
+        ),
+        (
+            job(conditions=[{"type": "Suspended", "status": "True"}]),
+            JobObservation(P.DISPATCHED, None, None, ""),
+        ),
+    ],
+    ids=[
+        "no-status",
+        "started-no-pods",
+        "active-pod",
+        "ready-pod",
+        "complete",
+        "success-criteria-met-before-pods-end",
+        "failed-with-reason-and-message",
+        "failure-target",
+        "false-condition-ignored",
+        "suspended",
+    ],
+)
+def test_observe_job(manifest: dict[str, Any], expected: JobObservation) -> None:
+    seen = observe_job(manifest)
+    assert (seen.phase, seen.started_at, seen.finished_at) == (
+        expected.phase,
+        expected.started_at,
+        expected.finished_at,
+    )
+    assert expected.message in seen.message
+    assert seen.message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("2024-01-01T00:01:00Z", T1),
+        ("2024-01-01T01:01:00+01:00", T1),
+        ("2024-01-01T00:01:00", T1),
+        (T1, T1),
+    ],
+    ids=["none", "empty", "zulu", "offset", "naive-read-as-utc", "datetime"],
+)
+def test_parse_time(value: Any, expected: datetime | None) -> None:
+    parsed = parse_time(value)
+    assert parsed == expected
+    assert parsed is None or parsed.tzinfo is not None
+
+
+# --- set_condition ---------------------------------------------------------------
+
+
+def test_set_condition_adds_a_new_type_stamped_now() -> None:
+    result = set_condition([], Condition(type="Ready", status="True"), T1)
+    assert result == [Condition(type="Ready", status="True", last_transition_time=T1)]
+
+
+@pytest.mark.parametrize(
+    ("new_status", "expected_time"),
+    [("True", T0), ("False", T1)],
+    ids=["same-status-keeps-transition-time", "changed-status-moves-it"],
+)
+def test_set_condition_replaces_by_type(new_status: str, expected_time: datetime) -> None:
+    other = Condition(type="Healthy", status="True", last_transition_time=T0)
+    old = Condition(type="Ready", status="True", reason="A", last_transition_time=T0)
+    result = set_condition([old, other], Condition(type="Ready", status=new_status, reason="B"), T1)
+    assert [c.type for c in result] == ["Ready", "Healthy"]
+    assert result[0].reason == "B"
+    assert result[0].last_transition_time == expected_time
+    assert result[1] is other
+    assert old.reason == "A"
+
+
+# --- advance_task -----------------------------------------------------------------
+
+
+def task_status(phase: TaskPhase | None, **fields: Any) -> TaskStatus:
+    return TaskStatus(phase=phase, **fields)
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "moves"),
+    [
+        (None, P.PENDING, True),
+        (None, P.QUEUED, True),
+        (P.PENDING, P.QUEUED, True),
+        (P.QUEUED, P.DISPATCHED, True),
+        (P.DISPATCHED, P.RUNNING, True),
+        (P.RUNNING, P.COMPLETED, True),
+        (P.RUNNING, P.FAILED, True),
+        (P.QUEUED, P.RUNNING, True),
+        (P.DISPATCHED, P.COMPLETED, True),
+        (P.PENDING, P.CANCELLED, True),
+        (P.QUEUED, P.CANCELLED, True),
+        (P.RUNNING, P.CANCELLED, True),
+        (P.QUEUED, P.PENDING, False),
+        (P.RUNNING, P.DISPATCHED, False),
+        (P.RUNNING, P.QUEUED, False),
+        (P.COMPLETED, P.FAILED, False),
+        (P.FAILED, P.COMPLETED, False),
+        (P.COMPLETED, P.CANCELLED, False),
+        (P.CANCELLED, P.RUNNING, False),
+        (P.CANCELLED, P.CANCELLED, False),
+    ],
+    ids=str,
+)
+def test_phases_only_move_forward(
+    current: TaskPhase | None, target: TaskPhase, moves: bool
+) -> None:
+    result = advance_task(task_status(current), target, T1)
+    if moves:
+        assert result is not None
+        assert result.phase is target
+    else:
+        assert result is None
+
+
+@pytest.mark.parametrize(
+    ("target", "field"),
+    [
+        (P.QUEUED, "queued_at"),
+        (P.DISPATCHED, "dispatched_at"),
+        (P.RUNNING, "started_at"),
+        (P.COMPLETED, "finished_at"),
+        (P.FAILED, "finished_at"),
+        (P.CANCELLED, "finished_at"),
+    ],
+    ids=["queued", "dispatched", "running", "completed", "failed", "cancelled"],
+)
+def test_entering_a_phase_stamps_its_time(target: TaskPhase, field: str) -> None:
+    result = advance_task(task_status(P.PENDING), target, T2)
+    assert result is not None
+    assert getattr(result, field) == T2
+
+
+def test_entering_running_keeps_the_jobs_start_time_and_never_overwrites() -> None:
+    result = advance_task(task_status(P.DISPATCHED), P.RUNNING, T3, started_at=T1)
+    assert result is not None
+    assert result.started_at == T1
+    later = advance_task(result, P.COMPLETED, T3, started_at=T2, finished_at=T2)
+    assert later is not None
+    assert (later.started_at, later.finished_at) == (T1, T2)
+
+
+def test_queued_time_is_not_overwritten_by_a_later_phase() -> None:
+    queued = advance_task(task_status(P.PENDING), P.QUEUED, T1)
+    assert queued is not None
+    dispatched = advance_task(queued, P.DISPATCHED, T2, job_name="j")
+    assert dispatched is not None
+    assert (dispatched.queued_at, dispatched.dispatched_at, dispatched.job_name) == (T1, T2, "j")
+
+
+@pytest.mark.parametrize(
+    ("target", "succeeded", "failed"),
+    [
+        (P.COMPLETED, "True", "False"),
+        (P.FAILED, "False", "True"),
+        (P.CANCELLED, "False", "True"),
+    ],
+    ids=["completed", "failed", "cancelled"],
+)
+def test_finishing_sets_conditions_for_kubectl_wait(
+    target: TaskPhase, succeeded: str, failed: str
+) -> None:
+    result = advance_task(task_status(P.RUNNING), target, T2, message="why")
+    assert result is not None
+    ok, bad = condition(result.conditions, "Succeeded"), condition(result.conditions, "Failed")
+    assert ok is not None
+    assert bad is not None
+    assert (ok.status, bad.status) == (succeeded, failed)
+    assert ok.reason == bad.reason == target.value
+    assert ok.message == "why"
+    assert ok.last_transition_time == T2
+
+
+@pytest.mark.parametrize(
+    "target",
+    [P.PENDING, P.QUEUED, P.DISPATCHED, P.RUNNING],
+    ids=["pending", "queued", "dispatched", "running"],
+)
+def test_unfinished_phases_set_no_conditions(target: TaskPhase) -> None:
+    result = advance_task(task_status(None), target, T1)
+    assert result is not None
+    assert result.conditions == []
+
+
+@pytest.mark.parametrize(
+    ("status", "kwargs", "expected_message"),
+    [
+        (task_status(P.QUEUED, message="waiting"), {}, None),
+        (task_status(P.QUEUED, message="waiting"), {"message": "sent"}, "sent"),
+    ],
+    ids=["new-phase-clears-stale-message", "new-phase-takes-given-message"],
+)
+def test_message_on_phase_change(
+    status: TaskStatus, kwargs: dict[str, Any], expected_message: str | None
+) -> None:
+    result = advance_task(status, P.DISPATCHED, T1, **kwargs)
+    assert result is not None
+    assert result.message == expected_message
+
+
+@pytest.mark.parametrize(
+    ("status", "kwargs", "changes"),
+    [
+        (task_status(P.RUNNING, started_at=T1), {}, False),
+        (task_status(P.RUNNING, started_at=T1, message="m"), {"message": "m"}, False),
+        (task_status(P.RUNNING, started_at=T1, message="m"), {"message": "n"}, True),
+        (task_status(P.RUNNING, started_at=T1, job_name="j"), {"job_name": "j"}, False),
+        (task_status(P.RUNNING, started_at=T1), {"started_at": T0}, False),
+        (task_status(P.DISPATCHED, dispatched_at=T1), {"started_at": T0}, True),
+    ],
+    ids=[
+        "same-phase-nothing-new",
+        "same-message",
+        "new-message",
+        "same-job-name",
+        "start-time-not-overwritten",
+        "start-time-filled-in",
+    ],
+)
+def test_staying_in_a_phase(status: TaskStatus, kwargs: dict[str, Any], changes: bool) -> None:
+    result = advance_task(status, status.phase, T3, **kwargs)
+    assert (result is not None) is changes
+
+
+def test_advance_task_does_not_modify_its_input() -> None:
+    status = task_status(P.RUNNING, started_at=T1)
+    before = status.model_copy(deep=True)
+    advance_task(status, P.FAILED, T2, message="boom")
+    assert status == before
+
+
+# --- schedule status ----------------------------------------------------------------
+
+
+def entry(task: str, phase: TaskPhase, finished_at: datetime | None = T2) -> HistoryEntry:
+    return HistoryEntry(
+        task=task, deadline_at=T0, phase=phase, started_at=T1, finished_at=finished_at
+    )
+
+
+def test_record_created() -> None:
+    status = ScheduleStatus(active=["old"])
+    result = record_created(status, "new", T0, T1)
+    assert result.active == ["old", "new"]
+    assert result.counts.created == 1
+    assert result.last_scheduled_at == T1
+    assert status == ScheduleStatus(active=["old"])
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        ScheduleStatus(active=["t"], counts=Counts(created=1), last_scheduled_at=T0),
+        ScheduleStatus(
+            history=[entry("t", P.COMPLETED)], counts=Counts(created=1), last_scheduled_at=T0
+        ),
+    ],
+    ids=["already-active", "already-finished"],
+)
+def test_record_created_is_idempotent(status: ScheduleStatus) -> None:
+    result = record_created(status, "t", T0, T1)
+    assert result == status
+    assert result is not status
+
+
+def test_record_created_twice_counts_once() -> None:
+    once = record_created(ScheduleStatus(), "t", T0, T1)
+    assert record_created(once, "t", T0, T2) == once
+
+
+@pytest.mark.parametrize(
+    ("phase", "counts", "healthy", "reason"),
+    [
+        (P.COMPLETED, Counts(created=1, completed=1), "True", "LastRunSucceeded"),
+        (P.FAILED, Counts(created=1, failed=1), "False", "LastRunFailed"),
+        (P.CANCELLED, Counts(created=1, cancelled=1), None, None),
+    ],
+    ids=["completed", "failed", "cancelled-leaves-health"],
+)
+def test_record_finished(
+    phase: TaskPhase, counts: Counts, healthy: str | None, reason: str | None
+) -> None:
+    status = ScheduleStatus(active=["t", "other"], counts=Counts(created=1))
+    result = record_finished(status, entry("t", phase), 10, T3)
+    assert result.active == ["other"]
+    assert result.counts == counts
+    assert result.history == [entry("t", phase)]
+    assert result.last_successful_at == (T2 if phase is P.COMPLETED else None)
+    assert result.last_failed_at == (T2 if phase is P.FAILED else None)
+    health = condition(result.conditions, "Healthy")
+    assert (health.status if health else None, health.reason if health else None) == (
+        healthy,
+        reason,
+    )
+
+
+def test_record_finished_is_idempotent() -> None:
+    status = ScheduleStatus(active=["t"], counts=Counts(created=1))
+    once = record_finished(status, entry("t", P.FAILED), 10, T3)
+    twice = record_finished(once, entry("t", P.FAILED), 10, T3)
+    assert twice == once
+    assert twice.counts.failed == 1
+
+
+def test_record_finished_ignores_a_task_that_is_not_active() -> None:
+    status = ScheduleStatus(active=["other"])
+    assert record_finished(status, entry("stranger", P.COMPLETED), 10, T3) == status
+
+
+def test_record_finished_refuses_an_unfinished_phase() -> None:
+    with pytest.raises(ValueError, match="not finished"):
+        record_finished(ScheduleStatus(active=["t"]), entry("t", P.RUNNING), 10, T3)
+
+
+def test_cancelled_run_leaves_an_earlier_failure_visible() -> None:
+    status = ScheduleStatus(active=["a", "b"])
+    failed = record_finished(status, entry("a", P.FAILED), 10, T2)
+    cancelled = record_finished(failed, entry("b", P.CANCELLED), 10, T3)
+    assert cancelled.conditions == failed.conditions
+
+
+def test_success_after_failure_turns_healthy_again() -> None:
+    status = ScheduleStatus(active=["a", "b"])
+    failed = record_finished(status, entry("a", P.FAILED, T1), 10, T1)
+    succeeded = record_finished(failed, entry("b", P.COMPLETED, T2), 10, T2)
+    health = condition(succeeded.conditions, "Healthy")
+    assert health is not None
+    assert (health.status, health.last_transition_time) == ("True", T2)
+    assert succeeded.last_failed_at == T1
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [(10, ["new", "b", "a"]), (2, ["new", "b"]), (0, [])],
+    ids=["under-limit", "trimmed-to-limit", "limit-zero"],
+)
+def test_history_is_newest_first_and_limited(limit: int, expected: list[str]) -> None:
+    status = ScheduleStatus(
+        active=["new"], history=[entry("b", P.COMPLETED, T1), entry("a", P.FAILED, T0)]
+    )
+    result = record_finished(status, entry("new", P.COMPLETED, T2), limit, T3)
+    assert [e.task for e in result.history] == expected
+
+
+def test_history_stays_ordered_when_an_older_finish_arrives_late() -> None:
+    status = ScheduleStatus(active=["late"], history=[entry("b", P.COMPLETED, T2)])
+    result = record_finished(status, entry("late", P.COMPLETED, T1), 10, T3)
+    assert [e.task for e in result.history] == ["b", "late"]
+    assert result.last_successful_at == T1
+
+
+def test_finish_without_a_time_is_recorded_at_now() -> None:
+    result = record_finished(ScheduleStatus(active=["t"]), entry("t", P.COMPLETED, None), 10, T3)
+    assert result.history[0].finished_at == T3
+    assert result.last_successful_at == T3
+
+
+def test_last_successful_never_goes_back() -> None:
+    status = ScheduleStatus(active=["t"], last_successful_at=T3)
+    result = record_finished(status, entry("t", P.COMPLETED, T1), 10, T3)
+    assert result.last_successful_at == T3
+
+
+@pytest.mark.parametrize(("count", "expected"), [(0, 5), (3, 8)], ids=["none", "three"])
+def test_record_skipped(count: int, expected: int) -> None:
+    status = ScheduleStatus(counts=Counts(skipped=5))
+    result = record_skipped(status, count, "Forbid: same hash still unfinished in t", T1)
+    assert result.counts.skipped == expected
+    assert result.conditions == []
+    assert status.counts.skipped == 5
+
+
+@pytest.mark.parametrize(
+    ("count", "missed", "healthy"),
+    [(0, 0, None), (1, 1, "False"), (4, 4, "False")],
+    ids=["none-leaves-health", "one", "several"],
+)
+def test_record_missed(count: int, missed: int, healthy: str | None) -> None:
+    result = record_missed(ScheduleStatus(), count, T1)
+    assert result.counts.missed == missed
+    health = condition(result.conditions, "Healthy")
+    assert (health.status if health else None) == healthy
+    if health:
+        assert health.reason == "DeadlineMissed"
+        assert str(count) in health.message
+
+
+@pytest.mark.parametrize("record", [record_skipped, record_missed], ids=["skipped", "missed"])
+def test_negative_counts_are_refused(record: Any) -> None:
+    args = (-1, "reason", T1) if record is record_skipped else (-1, T1)
+    with pytest.raises(ValueError, match="negative"):
+        record(ScheduleStatus(), *args)
+
+
+@pytest.mark.parametrize(
+    ("made", "status", "reason", "message"),
+    [
+        (scheduled_condition(4), "True", "Scheduled", "deadline"),
+        (disabled_condition(4), "False", "Disabled", "spec.enabled is false"),
+        (invalid_condition("bad cron: 61 * * * *", 4), "False", "InvalidSpec", "bad cron: 61"),
+    ],
+    ids=["scheduled", "disabled", "invalid-with-message"],
+)
+def test_ready_conditions(made: Condition, status: str, reason: str, message: str) -> None:
+    assert (made.type, made.status, made.reason) == ("Ready", status, reason)
+    assert message in made.message
+    assert made.observed_generation == 4
+    assert made.last_transition_time is None
+
+
+def test_ready_condition_keeps_its_transition_time_while_its_reason_changes() -> None:
+    disabled = set_condition([], disabled_condition(1), T1)
+    invalid = set_condition(disabled, invalid_condition("bad", 2), T2)
+    scheduled = set_condition(invalid, scheduled_condition(3), T3)
+    assert invalid[0].last_transition_time == T1
+    assert scheduled[0].last_transition_time == T3
+
+
+# --- pruning ------------------------------------------------------------------------
+
+
+def finished(name: str, phase: TaskPhase, minute: int) -> FinishedTask:
+    return FinishedTask(name=name, phase=phase, finished_at=T0 + timedelta(minutes=minute))
+
+
+@pytest.mark.parametrize(
+    ("tasks", "successful", "failed", "expected"),
+    [
+        ([], 3, 1, []),
+        ([finished(f"ok{i}", P.COMPLETED, i) for i in range(5)], 3, 1, ["ok0", "ok1"]),
+        ([finished(f"ok{i}", P.COMPLETED, i) for i in (4, 0, 2, 1, 3)], 3, 1, ["ok0", "ok1"]),
+        (
+            [
+                finished("f1", P.FAILED, 1),
+                finished("c2", P.CANCELLED, 2),
+                finished("f3", P.FAILED, 3),
+            ],
+            3,
+            1,
+            ["f1", "c2"],
+        ),
+        (
+            [finished("ok", P.COMPLETED, 1), finished("bad", P.FAILED, 2)],
+            0,
+            0,
+            ["ok", "bad"],
+        ),
+        (
+            [
+                finished("ok1", P.COMPLETED, 1),
+                finished("ok2", P.COMPLETED, 2),
+                finished("bad", P.FAILED, 0),
+            ],
+            1,
+            1,
+            ["ok1"],
+        ),
+        ([finished("run", P.RUNNING, 0), finished("q", P.QUEUED, 0)], 0, 0, []),
+        ([finished("b", P.COMPLETED, 1), finished("a", P.COMPLETED, 1)], 1, 1, ["a"]),
+    ],
+    ids=[
+        "nothing",
+        "oldest-successes-beyond-limit",
+        "input-order-does-not-matter",
+        "cancelled-counts-against-failed",
+        "limits-zero-prune-all",
+        "kinds-limited-separately",
+        "unfinished-never-pruned",
+        "same-time-tie-by-name",
+    ],
+)
+def test_tasks_to_prune(
+    tasks: list[FinishedTask], successful: int, failed: int, expected: list[str]
+) -> None:
+    assert tasks_to_prune(tasks, successful, failed) == expected
