@@ -123,7 +123,9 @@ class ScheduleSpec(KubeModel):
     )
     enabled: bool = Field(
         default=True,
-        description="False: no new tasks are made, and queued tasks of this schedule are cancelled.",
+        description=(
+            "False: no new tasks are made, and queued tasks of this schedule are cancelled."
+        ),
     )
     priority: int = Field(
         default=0,
@@ -183,7 +185,9 @@ class ScheduleSpec(KubeModel):
         default=3,
         ge=0,
         le=100,
-        description="How many completed Task objects are kept; older ones are deleted with their Jobs.",
+        description=(
+            "How many completed Task objects are kept; older ones are deleted with their Jobs."
+        ),
     )
     failed_tasks_history_limit: int = Field(
         default=1,
@@ -251,7 +255,9 @@ class ScheduleStatus(KubeModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready (Scheduled, Disabled, InvalidSpec) and Healthy (False after a miss or failure).",
+        description=(
+            "Ready (Scheduled, Disabled, InvalidSpec) and Healthy (False after a miss or failure)."
+        ),
     )
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation last acted on."
@@ -295,6 +301,8 @@ class TaskSpec(KubeModel):
 
 
 class TaskStatus(KubeModel):
+    """Where the task is in its life; written only through the status subresource."""
+
     phase: TaskPhase | None = Field(
         default=None,
         description="Pending, Queued, Dispatched, Running, Completed, Failed or Cancelled.",
