@@ -9,7 +9,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
-
 class ConfigError(ValueError):
     """The configuration file cannot be used; the message says why."""
 

@@ -1,0 +1,7 @@
+"""`python -m kadence` is the `kadence` command."""
+
+import sys
+
+from kadence.cli import main
+
+sys.exit(main())

@@ -1,0 +1,139 @@
+"""The `kadence` command: `run` the operator, or preview a schedule with `next`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kadence.config import ConfigError, load_config
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 instant: {text!r}") from error
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a UTC offset or Z: {text!r}")
+    return value.astimezone(UTC)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="kadence",
+        description="Flexible scheduling for Kubernetes: Schedules make Tasks, Tasks run as Jobs.",
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the operator against the current kubeconfig (or in-cluster credentials)",
+        description=(
+            "Watch Schedules, Tasks and their Jobs; make a Task at each deadline, dispatch "
+            "queued Tasks as Jobs within each queue's capacity, and write status back."
+        ),
+    )
+    run.add_argument(
+        "--config",
+        type=Path,
+        help="YAML file with queues.defaultCapacity, queues.capacity and namespaces "
+        "(default: capacity 10 per queue, all namespaces)",
+    )
+    run.add_argument(
+        "--liveness-port", type=int, default=8080, help="serve /healthz here (0: off; default 8080)"
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9090,
+        help="serve Prometheus /metrics here (0: off; default 9090)",
+    )
+    run.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+
+    nxt = commands.add_parser(
+        "next",
+        help="print the next deadlines of a cron expression",
+        description="Print the next deadlines of EXPR, one RFC 3339 instant (UTC) per line, "
+        "computed by the same engine as the operator.",
+    )
+    nxt.add_argument("expression", metavar="EXPR", help="cron expression, e.g. '30 2 * * *'")
+    nxt.add_argument("--time-zone", default="UTC", help="IANA zone EXPR is read in (default UTC)")
+    nxt.add_argument(
+        "--after",
+        type=_instant,
+        help="start after this instant (default: now), e.g. 2026-03-29T00:00:00Z",
+    )
+    nxt.add_argument("--count", type=int, default=5, help="how many deadlines (default 5)")
+    nxt.add_argument(
+        "--name", default="", metavar="NAMESPACE/NAME", help="the schedule H is hashed from"
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "next":
+        return _next(args)
+    return _run(args)
+
+
+def _next(args: argparse.Namespace) -> int:
+    from kadence.cron import InvalidSchedule, next_deadlines
+
+    if args.count < 1:
+        print("kadence next: --count must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        deadlines = next_deadlines(
+            args.expression, args.time_zone, args.after or datetime.now(UTC), args.count, args.name
+        )
+    except InvalidSchedule as error:
+        print(f"kadence next: {error}", file=sys.stderr)
+        return 1
+    for deadline in deadlines:
+        print(deadline.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.log_level != "debug":
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"kadence run: {error}", file=sys.stderr)
+        return 2
+
+    import kopf
+    from prometheus_client import start_http_server
+
+    from kadence import handlers, kube
+
+    kube.load_client_config()
+    if args.metrics_port:
+        start_http_server(args.metrics_port)
+    runtime = handlers.Runtime(config)
+    liveness = f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
+    scope = {"namespaces": config.namespaces} if config.namespaces else {"clusterwide": True}
+    asyncio.run(
+        kopf.operator(
+            standalone=True,
+            liveness_endpoint=liveness,
+            memo=kopf.Memo(runtime=runtime),
+            **scope,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

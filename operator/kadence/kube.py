@@ -1,0 +1,212 @@
+"""The few Kubernetes API calls the operator makes, with errors sorted for its decisions.
+
+The official client is synchronous; calls run in a thread pool sized for bursts
+(thousands of deadlines falling due at once) so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from kadence import GROUP, VERSION, metrics
+from kadence.background import spawn
+
+log = logging.getLogger(__name__)
+
+API_THREADS = 32
+
+
+class ApiError(Exception):
+    """A refused API call; `status` is the HTTP code (0 when the server was not reached)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409 and self.reason != "AlreadyExists"
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def user_error(self) -> bool:
+        """The request itself is wrong (invalid, forbidden, namespace gone): retrying won't help."""
+        return self.status in (400, 403, 404, 409, 413, 422)
+
+
+def _api_error(error: ApiException) -> ApiError:
+    reason, message = error.reason or "", str(error.body or "")
+    try:
+        body = json.loads(error.body)
+        reason, message = body.get("reason", reason), body.get("message", message)
+    except (TypeError, ValueError):
+        pass
+    return ApiError(error.status or 0, reason, message)
+
+
+def load_client_config() -> None:
+    """In-cluster credentials when running in a pod, else the current kubeconfig."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = API_THREADS
+    client.Configuration.set_default(configuration)
+
+
+class Kube:
+    """Async wrappers over the calls kadence makes; each counts as one API request."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube")
+        api = client.ApiClient()
+        self._custom = client.CustomObjectsApi(api)
+        self._batch = client.BatchV1Api(api)
+        self._core = client.CoreV1Api(api)
+        self._instance = socket.gethostname()
+
+    async def _call(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        metrics.API_REQUESTS.labels(verb=verb, resource=resource).inc()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        except ApiException as error:
+            raise _api_error(error) from None
+        except (OSError, HTTPError) as error:
+            raise ApiError(0, "Unreachable", str(error)) from None
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        return await self._call(
+            "get", plural, self._custom.get_namespaced_custom_object,
+            GROUP, VERSION, namespace, plural, name,
+        )  # fmt: skip
+
+    async def list(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        if namespace:
+            result = await self._call(
+                "list", plural, self._custom.list_namespaced_custom_object,
+                GROUP, VERSION, namespace, plural,
+            )  # fmt: skip
+        else:
+            result = await self._call(
+                "list", plural, self._custom.list_cluster_custom_object, GROUP, VERSION, plural
+            )
+        return result.get("items", [])
+
+    async def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        namespace = body["metadata"]["namespace"]
+        return await self._call(
+            "create", plural, self._custom.create_namespaced_custom_object,
+            GROUP, VERSION, namespace, plural, body,
+        )  # fmt: skip
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch status; a `metadata.resourceVersion` in the patch makes it conditional."""
+        return await self._call(
+            "patch_status", plural, self._custom.patch_namespaced_custom_object_status,
+            GROUP, VERSION, namespace, plural, name, patch,
+        )  # fmt: skip
+
+    async def delete(self, plural: str, namespace: str, name: str) -> None:
+        await self._call(
+            "delete", plural, self._custom.delete_namespaced_custom_object,
+            GROUP, VERSION, namespace, plural, name,
+            body=client.V1DeleteOptions(propagation_policy="Background"),
+        )  # fmt: skip
+
+    async def create_job(self, job: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """Create a Job; with `dry_run` the API server only validates and admits it."""
+        created = await self._call(
+            "dry_run_create" if dry_run else "create",
+            "jobs",
+            self._batch.create_namespaced_job,
+            job["metadata"]["namespace"],
+            job,
+            **({"dry_run": "All"} if dry_run else {}),
+        )
+        return self._plain(created)
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any]:
+        job = await self._call("get", "jobs", self._batch.read_namespaced_job, name, namespace)
+        return self._plain(job)
+
+    async def list_jobs(
+        self, label_selector: str, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        if namespace:
+            jobs = await self._call(
+                "list", "jobs", self._batch.list_namespaced_job, namespace,
+                label_selector=label_selector,
+            )  # fmt: skip
+        else:
+            jobs = await self._call(
+                "list", "jobs", self._batch.list_job_for_all_namespaces,
+                label_selector=label_selector,
+            )  # fmt: skip
+        return [self._plain(job) for job in jobs.items]
+
+    def _plain(self, obj: Any) -> dict[str, Any]:
+        """A typed client object as the API's JSON (camelCase dicts), like the watch gives."""
+        return self._batch.api_client.sanitize_for_serialization(obj)
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """Record an Event on `obj` in the background; a lost Event never stops the work."""
+        meta = obj["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", ""),
+                "kind": obj.get("kind", ""),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid", ""),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "kadence"},
+            "reportingComponent": "kadence.dev/operator",
+            "reportingInstance": self._instance,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        spawn(self._post_event(body))
+
+    async def _post_event(self, body: dict[str, Any]) -> None:
+        try:
+            await self._call(
+                "create", "events", self._core.create_namespaced_event,
+                body["metadata"]["namespace"], body,
+            )  # fmt: skip
+        except ApiError as error:
+            log.debug("could not record event %s: %s", body["reason"], error)
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        await self._call(
+            "delete", "jobs", self._batch.delete_namespaced_job, name, namespace,
+            body=client.V1DeleteOptions(propagation_policy="Background"),
+        )  # fmt: skip

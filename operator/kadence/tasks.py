@@ -1,0 +1,376 @@
+"""Tasks: admit them to their queue, dispatch the head of each queue as a Job within
+its capacity, follow the Job to the end, and report each finished run to its Schedule.
+
+The queue of a scheduler is its Queued tasks in the store, ordered by the pure
+`kadence.queue`; capacity counts tasks Dispatched or Running, plus a Queued task
+whose Job already exists (a crash between creating the Job and writing the task's
+status), so a restart never exceeds a capacity nor runs a task twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from kadence import metrics
+from kadence.background import spawn, spawn_later
+from kadence.config import OperatorConfig
+from kadence.jobs import DataTooLarge, build_job, job_belongs_to
+from kadence.kube import ApiError, Kube
+from kadence.models import HistoryEntry, TaskPhase, TaskSpec, TaskStatus
+from kadence.naming import TASK_LABEL, default_hash
+from kadence.queue import QueueItem, duplicate_of, plan_dispatch
+from kadence.status import FinishedTask, advance_task, observe_job, parse_time, tasks_to_prune
+from kadence.status_writer import StatusWriter
+from kadence.store import Body, Key, Store, key_of, schedule_of, scheduler_of
+
+if TYPE_CHECKING:
+    from kadence.schedules import ScheduleController
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 10.0
+RETRY_SECONDS = 5.0
+UNFINISHED = (TaskPhase.PENDING, TaskPhase.QUEUED, TaskPhase.DISPATCHED, TaskPhase.RUNNING)
+
+
+def phase_of(task: Body) -> TaskPhase:
+    raw = (task.get("status") or {}).get("phase")
+    return TaskPhase(raw) if raw else TaskPhase.PENDING
+
+
+def task_hash(task: Body) -> str:
+    spec = task.get("spec") or {}
+    return spec.get("hash") or default_hash(spec.get("data") or {})
+
+
+def queue_item(task: Body) -> QueueItem:
+    spec = task.get("spec") or {}
+    meta = task["metadata"]
+    deadline = parse_time(spec.get("deadlineAt") or meta.get("creationTimestamp"))
+    return QueueItem(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        priority=int(spec.get("priority") or 0),
+        deadline_at=deadline,  # type: ignore[arg-type]
+        hash=task_hash(task),
+    )
+
+
+class TaskController:
+    """Admits, dispatches and follows Tasks; one dispatch pass per dirty queue."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        store: Store,
+        writer: StatusWriter[TaskStatus],
+        config: OperatorConfig,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._kube = kube
+        self._store = store
+        self._writer = writer
+        self._config = config
+        self._now = now
+        self.schedules: ScheduleController
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._starting: dict[str, set[Key]] = defaultdict(set)
+
+    # -- what other parts ask ------------------------------------------------------
+
+    def effective_phase(self, task: Body) -> TaskPhase:
+        """The task's phase, counting a Queued task whose Job exists as Dispatched."""
+        phase = phase_of(task)
+        if phase in (TaskPhase.PENDING, TaskPhase.QUEUED):
+            job = self._store.job_for(task)
+            if job is not None and job_belongs_to(job, task["metadata"]["uid"]):
+                return TaskPhase.DISPATCHED
+        return phase
+
+    def holders(self, namespace: str, scheduler_id: str, hash_: str, exclude: str) -> list[str]:
+        """Unfinished tasks with this hash in this queue and namespace (concurrency policy)."""
+        return sorted(
+            t["metadata"]["name"]
+            for t in self._store.queue(scheduler_id)
+            if t["metadata"]["namespace"] == namespace
+            and t["metadata"]["name"] != exclude
+            and phase_of(t) in UNFINISHED
+            and task_hash(t) == hash_
+        )
+
+    def poke(self, scheduler_id: str) -> None:
+        """Ask for a dispatch pass of this queue."""
+        self._dirty.add(scheduler_id)
+        self._wake.set()
+
+    async def cancel(self, key: Key, message: str) -> None:
+        """Cancel an unfinished task and delete its Job, if it has one."""
+        now = self._now()
+        written = await self._writer.update(
+            key, lambda status, _: advance_task(status, TaskPhase.CANCELLED, now, message=message)
+        )
+        if written is not None and phase_of(written) == TaskPhase.CANCELLED:
+            await self._delete_job(key)
+
+    async def cancel_queued_of(self, schedule: Key, message: str) -> None:
+        for task in self._store.tasks_of_schedule(schedule):
+            if phase_of(task) in (TaskPhase.PENDING, TaskPhase.QUEUED):
+                await self.cancel(key_of(task), message)
+
+    # -- events --------------------------------------------------------------------
+
+    async def changed(self, key: Key) -> None:
+        """A Task was listed, added or modified: move it along by its phase."""
+        task = self._store.tasks.get(key)
+        if task is None:
+            return
+        phase = phase_of(task)
+        try:
+            if phase == TaskPhase.PENDING:
+                await self._admit(key, task)
+            elif phase.finished:
+                await self._report(key, task)
+        except ApiError as error:
+            log.warning("task %s/%s: %s; retrying in %ss", *key, error, RETRY_SECONDS)
+            spawn_later(RETRY_SECONDS, lambda: self.changed(key))
+        self.poke(scheduler_of(task))
+
+    async def deleted(self, body: Body) -> None:
+        """A deleted task frees its slot; its Job goes with it (ownerReference)."""
+        key = key_of(body)
+        self._store.drop_task(key)
+        schedule = schedule_of(body)
+        if schedule is not None and not phase_of(body).finished:
+            entry = _history_entry(body, TaskPhase.CANCELLED, self._now())
+            await self.schedules.run_finished(schedule, entry)
+        self.poke(scheduler_of(body))
+
+    async def job_changed(self, job: Body) -> None:
+        """A Job of ours moved: carry its progress to the task."""
+        namespace = job["metadata"]["namespace"]
+        task_name = (job["metadata"].get("labels") or {}).get(TASK_LABEL)
+        task = self._store.tasks.get((namespace, task_name or ""))
+        if task is None or not job_belongs_to(job, task["metadata"]["uid"]):
+            return
+        seen = observe_job(job)
+        now = self._now()
+        await self._writer.update(
+            key_of(task),
+            lambda status, _: advance_task(
+                status,
+                seen.phase,
+                now,
+                message=seen.message or None,
+                started_at=seen.started_at,
+                finished_at=seen.finished_at,
+                job_name=job["metadata"]["name"],
+            ),
+        )
+
+    async def job_deleted(self, job: Body) -> None:
+        """A Job deleted by hand fails its unfinished task, so the queue does not stall."""
+        self._store.drop_job(key_of(job))
+        namespace = job["metadata"]["namespace"]
+        task_name = (job["metadata"].get("labels") or {}).get(TASK_LABEL)
+        task = self._store.tasks.get((namespace, task_name or ""))
+        if task is None or not job_belongs_to(job, task["metadata"]["uid"]):
+            return
+        if phase_of(task) in (TaskPhase.DISPATCHED, TaskPhase.RUNNING):
+            now = self._now()
+            message = f"its Job {job['metadata']['name']} was deleted before it finished"
+            await self._writer.update(
+                key_of(task),
+                lambda status, _: advance_task(status, TaskPhase.FAILED, now, message=message),
+            )
+
+    # -- admission -----------------------------------------------------------------
+
+    async def _admit(self, key: Key, task: Body) -> None:
+        """Pending to Queued; a manual duplicate or an unusable task ends here."""
+        now = self._now()
+        problem = _unusable(task)
+        duplicate = None
+        if problem is None and schedule_of(task) is None:
+            peers = [
+                queue_item(t)
+                for t in self._store.queue(scheduler_of(task))
+                if phase_of(t) in (TaskPhase.QUEUED, TaskPhase.DISPATCHED, TaskPhase.RUNNING)
+            ]
+            duplicate = duplicate_of(key[1], task_hash(task), peers, namespace=key[0])
+        if problem is not None:
+            phase, message = TaskPhase.FAILED, problem
+        elif duplicate is not None:
+            phase, message = TaskPhase.CANCELLED, f"duplicate of task {duplicate}, already in queue"
+        else:
+            phase, message = TaskPhase.QUEUED, f"waiting in queue {scheduler_of(task)}"
+        await self._writer.update(
+            key, lambda status, _: advance_task(status, phase, now, message=message)
+        )
+        if phase != TaskPhase.QUEUED:
+            self._kube.event(task, "Warning", f"Task{phase.value}", message)
+
+    # -- finished runs -------------------------------------------------------------
+
+    async def _report(self, key: Key, task: Body) -> None:
+        """Tell the schedule once, then delete finished tasks beyond its history limits."""
+        phase = phase_of(task)
+        schedule = schedule_of(task)
+        if schedule is None:
+            return
+        entry = _history_entry(task, phase, self._now())
+        if await self.schedules.run_finished(schedule, entry):
+            metrics.TASKS_FINISHED.labels(scheduler_id=scheduler_of(task), phase=phase.value).inc()
+        await self._prune(schedule)
+
+    async def _prune(self, schedule: Key) -> None:
+        spec = (self._store.schedules.get(schedule) or {}).get("spec") or {}
+        finished = [
+            FinishedTask(
+                name=t["metadata"]["name"],
+                phase=phase_of(t),
+                finished_at=parse_time((t.get("status") or {}).get("finishedAt"))
+                or parse_time(t["metadata"]["creationTimestamp"]),  # type: ignore[arg-type]
+            )
+            for t in self._store.tasks_of_schedule(schedule)
+            if phase_of(t).finished
+        ]
+        for name in tasks_to_prune(
+            finished,
+            int(spec.get("successfulTasksHistoryLimit", 3)),
+            int(spec.get("failedTasksHistoryLimit", 1)),
+        ):
+            try:
+                await self._kube.delete("tasks", schedule[0], name)
+            except ApiError as error:
+                if not error.not_found:
+                    raise
+
+    # -- dispatch ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """The dispatch loop: a pass over each queue that changed, and over all now and then."""
+        for scheduler_id in self._store.scheduler_ids():
+            self.poke(scheduler_id)
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=RESYNC_SECONDS)
+            except TimeoutError:
+                self._dirty.update(self._store.scheduler_ids())
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            for scheduler_id in sorted(dirty):
+                self._dispatch(scheduler_id)
+
+    def _dispatch(self, scheduler_id: str) -> None:
+        starting = self._starting[scheduler_id]
+        queued: list[QueueItem] = []
+        active = len(starting)
+        for task in self._store.queue(scheduler_id):
+            phase = self.effective_phase(task)
+            if phase.active and key_of(task) not in starting:
+                active += 1
+            elif phase == TaskPhase.QUEUED and key_of(task) not in starting:
+                queued.append(queue_item(task))
+        capacity = self._config.queues.capacity_of(scheduler_id)
+        metrics.QUEUE_DEPTH.labels(scheduler_id=scheduler_id).set(len(queued))
+        metrics.QUEUE_ACTIVE.labels(scheduler_id=scheduler_id).set(active)
+        for item in plan_dispatch(queued, active, capacity):
+            key = (item.namespace, item.name)
+            starting.add(key)
+            spawn(self._start(scheduler_id, key))
+
+    async def _start(self, scheduler_id: str, key: Key) -> None:
+        """Create the task's Job and mark it Dispatched; the slot is held meanwhile."""
+        try:
+            task = self._store.tasks.get(key)
+            if task is None or phase_of(task) != TaskPhase.QUEUED:
+                return
+            now = self._now()
+            try:
+                job = await self._create_job(task)
+            except DataTooLarge as error:
+                await self._fail(key, task, str(error), now)
+                return
+            except ApiError as error:
+                if not error.user_error:
+                    log.warning("task %s/%s: %s; retrying", *key, error)
+                    await asyncio.sleep(RETRY_SECONDS)
+                    return
+                await self._fail(key, task, f"the Job was refused: {error.message}", now)
+                return
+            await self._writer.update(
+                key,
+                lambda status, _: advance_task(
+                    status,
+                    TaskPhase.DISPATCHED,
+                    now,
+                    message=f"running as Job {job['metadata']['name']}",
+                    job_name=job["metadata"]["name"],
+                ),
+            )
+            metrics.TASKS_DISPATCHED.labels(scheduler_id=scheduler_id).inc()
+        except ApiError as error:
+            log.warning("task %s/%s: %s", *key, error)
+        finally:
+            self._starting[scheduler_id].discard(key)
+            self.poke(scheduler_id)
+
+    async def _create_job(self, task: Body) -> Body:
+        """Create the Job; one that exists already is adopted only if it is this task's."""
+        job = build_job(task)
+        try:
+            return await self._kube.create_job(job)
+        except ApiError as error:
+            if not error.already_exists:
+                raise
+        existing = await self._kube.get_job(*key_of(task))
+        if not job_belongs_to(existing, task["metadata"]["uid"]):
+            raise ApiError(
+                409, "AlreadyExists", f"a Job named {key_of(task)[1]} exists and is not this task's"
+            )
+        return existing
+
+    async def _fail(self, key: Key, task: Body, message: str, now: datetime) -> None:
+        await self._writer.update(
+            key, lambda status, _: advance_task(status, TaskPhase.FAILED, now, message=message)
+        )
+        self._kube.event(task, "Warning", "JobRefused", message)
+
+    async def _delete_job(self, key: Key) -> None:
+        try:
+            await self._kube.delete_job(*key)
+        except ApiError as error:
+            if not error.not_found:
+                raise
+
+
+def _unusable(task: Body) -> str | None:
+    """Why a task can never run (its spec cannot be read, its data is too large), or None."""
+    try:
+        TaskSpec.model_validate(task.get("spec") or {})
+        build_job(
+            {**task, "metadata": {**task["metadata"], "uid": task["metadata"].get("uid", "")}}
+        )
+    except DataTooLarge as error:
+        return str(error)
+    except ValueError as error:
+        return f"spec cannot be used: {error}"
+    return None
+
+
+def _history_entry(task: Body, phase: TaskPhase, now: datetime) -> HistoryEntry:
+    status = TaskStatus.model_validate(task.get("status") or {})
+    spec = task.get("spec") or {}
+    return HistoryEntry(
+        task=task["metadata"]["name"],
+        deadline_at=parse_time(spec.get("deadlineAt") or task["metadata"].get("creationTimestamp")),
+        phase=phase,
+        started_at=status.started_at,
+        finished_at=status.finished_at or now,
+    )

@@ -1,0 +1,153 @@
+"""The operator under test: `kadence run` as a real process against the cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.controlplane import free_port
+from tests.conftest import ROOT, Cluster
+from tests.support.kube import Kube, wait_for
+
+CONFIG = """\
+queues:
+  defaultCapacity: 10
+  capacity:
+    one-at-a-time: 1
+    three-at-a-time: 3
+"""
+
+
+class Operator:
+    """A `kadence run` process that a test can stop, kill and start again."""
+
+    def __init__(self, cluster: Cluster, kubeconfig: Path, workdir: Path) -> None:
+        self.cluster = cluster
+        self.kubeconfig = kubeconfig
+        self.config = workdir / "config.yaml"
+        self.config.write_text(CONFIG)
+        self.log = workdir / "operator.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.liveness_port = 0
+        self.metrics_port = 0
+
+    def start(self) -> None:
+        self.liveness_port, self.metrics_port = free_port(), free_port()
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "kadence", "run",
+                    "--config", str(self.config),
+                    "--liveness-port", str(self.liveness_port),
+                    "--metrics-port", str(self.metrics_port),
+                    "--log-level", "debug",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            )  # fmt: skip
+        wait_for(self._healthy, timeout=60, what="the operator's /healthz", check=self.check_alive)
+
+    def _healthy(self) -> bool:
+        try:
+            url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(
+                f"the operator exited with {self.process.returncode}; log: {self.log}\n"
+                + "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+            )
+        self.cluster.check_alive()
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the process (SIGKILL: a crash); returns its exit code."""
+        assert self.process is not None
+        self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.process = None
+        return code
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        "crd/schedules.kadence.dev", "crd/tasks.kadence.dev",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Cluster) -> Kube:
+    return Kube(cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(cluster: Cluster, crds: None) -> Path:
+    """Credentials of the chart's ServiceAccount, bound to exactly the chart's RBAC."""
+    from tests.support.chart import operator_kubeconfig
+
+    return operator_kubeconfig(cluster, "kadence-system")
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster,
+    crds: None,
+    operator_kubeconfig: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Operator]:
+    running = Operator(cluster, operator_kubeconfig, tmp_path_factory.mktemp("operator"))
+    running.start()
+    try:
+        yield running
+    finally:
+        if running.process is not None:
+            running.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, kube: Kube) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (without waiting)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube.core.create_namespace({"metadata": {"name": name}})
+    wait_for(
+        lambda: _has_default_service_account(kube, name), timeout=30, what="default ServiceAccount"
+    )
+    yield name
+    kube.core.delete_namespace(name)
+
+
+def _has_default_service_account(kube: Kube, namespace: str) -> bool:
+    return any(
+        sa.metadata.name == "default"
+        for sa in kube.core.list_namespaced_service_account(namespace).items
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.e2e)
