@@ -109,7 +109,7 @@ def operator_kubeconfig(cluster: Cluster, crds: None) -> Path:
     """Credentials of the chart's ServiceAccount, bound to exactly the chart's RBAC."""
     from tests.support.chart import operator_kubeconfig
 
-    return operator_kubeconfig(cluster, "kadence-system")
+    return operator_kubeconfig(cluster, "kadence-e2e", release="kadence-e2e")
 
 
 @pytest.fixture(scope="session")
