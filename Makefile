@@ -37,9 +37,10 @@ unit: $(BIN)/.installed
 e2e: $(BIN)/.installed binaries
 	$(BIN)/pytest -ra $(PYTEST_ARGS) tests/e2e
 
-## crds: regenerate crds/ from the models
+## crds: regenerate crds/ from the models, and the chart's and kustomize's copies
 crds: $(BIN)/.installed
 	$(BIN)/python -m kadence.crdgen
+	bash deploy/sync-crds.sh
 
 ## demo: control plane, CRDs, operator and examples, with a live view (Ctrl-C stops it all)
 demo: $(BIN)/.installed binaries

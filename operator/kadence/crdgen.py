@@ -21,13 +21,14 @@ from pydantic import BaseModel
 
 from kadence import GROUP, VERSION
 from kadence.models import ScheduleSpec, ScheduleStatus, TaskSpec, TaskStatus
+from kadence.naming import MAX_SCHEDULE_NAME_LENGTH, TASK_SUFFIX_LENGTH
 
 Schema = dict[str, Any]
 
 DEFAULT_OUTDIR = Path(__file__).resolve().parents[2] / "crds"
 CATEGORY = "kadence"
-SCHEDULE_NAME_MAX = 52
-TASK_NAME_MAX = 63
+SCHEDULE_NAME_MAX = MAX_SCHEDULE_NAME_LENGTH
+TASK_NAME_MAX = MAX_SCHEDULE_NAME_LENGTH + TASK_SUFFIX_LENGTH
 
 _KEPT_KEYWORDS = frozenset(
     {

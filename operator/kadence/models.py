@@ -13,9 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from kadence.deadlines import INTERVAL_PATTERN
+
 INT32_MAX = 2**31 - 1
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 
 
 class KubeModel(BaseModel):
@@ -115,7 +116,7 @@ class ScheduleSpec(KubeModel):
     interval: str | None = Field(
         default=None,
         max_length=32,
-        pattern=DURATION_PATTERN,
+        pattern=INTERVAL_PATTERN,
         description=(
             "Instead of schedule: a duration such as 90s, 15m, 24h or 1h30m. The first task "
             "is made at creation, each next one this long after the previous task finished."

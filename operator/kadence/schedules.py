@@ -218,7 +218,7 @@ class ScheduleController:
         def handled(status: ScheduleStatus, _: Body) -> ScheduleStatus | None:
             if status.last_handled_run_request == request:
                 return None
-            status = record_created(status, name, now, now)
+            status = record_created(status, name, now)
             status.last_handled_run_request = request
             return status
 
@@ -306,10 +306,10 @@ class ScheduleController:
         def fired(status: ScheduleStatus, _: Body) -> ScheduleStatus | None:
             if status.deadline_at != deadline:
                 return None
-            for name, run_at in created:
-                status = record_created(status, name, run_at, now)
+            for name, _ in created:
+                status = record_created(status, name, now)
             if skipped:
-                status = record_skipped(status, len(skipped), skipped[-1], now)
+                status = record_skipped(status, len(skipped))
             if plan.missed:
                 status = record_missed(status, plan.missed, now)
             status = status.model_copy(update={"deadline_at": next_deadline})

@@ -184,10 +184,8 @@ def _ready(status: str, reason: str, message: str, generation: int | None) -> Co
     )
 
 
-def record_created(
-    status: ScheduleStatus, task_name: str, deadline: datetime, now: datetime
-) -> ScheduleStatus:
-    """The schedule status after making the task for `deadline`.
+def record_created(status: ScheduleStatus, task_name: str, now: datetime) -> ScheduleStatus:
+    """The schedule status after making a task.
 
     A task already in `active`, or already finished into `history`, is not counted again:
     a retry after a crash re-applies this for a task that the first attempt made.
@@ -248,13 +246,11 @@ def record_finished(
     return new
 
 
-def record_skipped(
-    status: ScheduleStatus, count: int, reason: str, now: datetime
-) -> ScheduleStatus:
+def record_skipped(status: ScheduleStatus, count: int) -> ScheduleStatus:
     """The schedule status after its concurrency policy skipped `count` deadlines.
 
-    A skip is the policy doing its job, so health is left alone and `reason` and `now`
-    are not stored: the reason belongs in an Event. Not idempotent by itself: apply it
+    A skip is the policy doing its job, so health is left alone; the reason belongs in
+    an Event. Not idempotent by itself: apply it
     in the same status write as the new deadline.
     """
     _check_count(count)

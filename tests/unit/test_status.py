@@ -322,7 +322,7 @@ def entry(task: str, phase: TaskPhase, finished_at: datetime | None = T2) -> His
 
 def test_record_created() -> None:
     status = ScheduleStatus(active=["old"])
-    result = record_created(status, "new", T0, T1)
+    result = record_created(status, "new", T1)
     assert result.active == ["old", "new"]
     assert result.counts.created == 1
     assert result.last_scheduled_at == T1
@@ -340,14 +340,14 @@ def test_record_created() -> None:
     ids=["already-active", "already-finished"],
 )
 def test_record_created_is_idempotent(status: ScheduleStatus) -> None:
-    result = record_created(status, "t", T0, T1)
+    result = record_created(status, "t", T1)
     assert result == status
     assert result is not status
 
 
 def test_record_created_twice_counts_once() -> None:
-    once = record_created(ScheduleStatus(), "t", T0, T1)
-    assert record_created(once, "t", T0, T2) == once
+    once = record_created(ScheduleStatus(), "t", T1)
+    assert record_created(once, "t", T2) == once
 
 
 @pytest.mark.parametrize(
@@ -446,7 +446,7 @@ def test_last_successful_never_goes_back() -> None:
 @pytest.mark.parametrize(("count", "expected"), [(0, 5), (3, 8)], ids=["none", "three"])
 def test_record_skipped(count: int, expected: int) -> None:
     status = ScheduleStatus(counts=Counts(skipped=5))
-    result = record_skipped(status, count, "Forbid: same hash still unfinished in t", T1)
+    result = record_skipped(status, count)
     assert result.counts.skipped == expected
     assert result.conditions == []
     assert status.counts.skipped == 5
@@ -469,7 +469,7 @@ def test_record_missed(count: int, missed: int, healthy: str | None) -> None:
 
 @pytest.mark.parametrize("record", [record_skipped, record_missed], ids=["skipped", "missed"])
 def test_negative_counts_are_refused(record: Any) -> None:
-    args = (-1, "reason", T1) if record is record_skipped else (-1, T1)
+    args = (-1,) if record is record_skipped else (-1, T1)
     with pytest.raises(ValueError, match="negative"):
         record(ScheduleStatus(), *args)
 
