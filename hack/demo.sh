@@ -4,26 +4,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=${KADENCE_CACHE:-$HOME/.cache/kadence}/bin
-eval "$(.venv/bin/python -m tests.cluster up | tail -n 1)"
+cache=${KADENCE_CACHE:-$HOME/.cache/kadence}
+bin=$cache/bin
+state=$cache/demo-cluster   # its own control plane, apart from `make cluster-up`'s
+eval "$(.venv/bin/python -m tests.cluster up --dir "$state" | tail -n 1)"
 kubectl=("$bin/kubectl")
 
 log=$(mktemp -t kadence-operator.XXXX.log)
 cleanup() {
   trap - EXIT INT TERM
   [ -n "${operator_pid:-}" ] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
-  .venv/bin/python -m tests.cluster down
+  .venv/bin/python -m tests.cluster down --dir "$state"
   echo "operator log: $log"
 }
 trap cleanup EXIT INT TERM
 
 "${kubectl[@]}" apply --server-side -f crds/ >/dev/null
 "${kubectl[@]}" wait --for=condition=Established --timeout=60s crd/schedules.kadence.dev crd/tasks.kadence.dev >/dev/null
-.venv/bin/kadence run --config examples/operator-config.yaml --liveness-port 0 --metrics-port 0 >"$log" 2>&1 &
+.venv/bin/kadence run --config hack/demo-config.yaml --liveness-port 0 --metrics-port 0 >"$log" 2>&1 &
 operator_pid=$!
 
 "${kubectl[@]}" create namespace demo --dry-run=client -o yaml | "${kubectl[@]}" apply -f - >/dev/null
-"${kubectl[@]}" apply -n demo -f examples/
+"${kubectl[@]}" apply -n demo -k examples/
 
 while true; do
   clear
