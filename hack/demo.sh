@@ -12,12 +12,12 @@ kubectl=("$bin/kubectl")
 
 log=$(mktemp -t kadence-operator.XXXX.log)
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   [ -n "${operator_pid:-}" ] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
   .venv/bin/python -m tests.cluster down --dir "$state"
   echo "operator log: $log"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT INT TERM HUP
 
 "${kubectl[@]}" apply --server-side -f crds/ >/dev/null
 "${kubectl[@]}" wait --for=condition=Established --timeout=60s crd/schedules.kadence.dev crd/tasks.kadence.dev >/dev/null

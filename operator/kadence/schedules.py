@@ -179,6 +179,8 @@ class ScheduleController:
         checked = self._template_checks.get(key)
         if checked is not None and checked[0] == generation:
             return checked[1]
+        if _accepted_before(body, generation):
+            return None
         probe = _task_body(body, spec, "dry-run-probe", self._now())
         probe["metadata"]["uid"] = body["metadata"]["uid"]
         try:
@@ -372,6 +374,17 @@ class ScheduleController:
         if written is not None and spec is not None and spec.enabled:
             self._arm(key, ScheduleStatus.model_validate(written.get("status") or {}).deadline_at)
         return recorded
+
+
+def _accepted_before(body: Body, generation: int) -> bool:
+    """Whether this generation was already found valid (before a restart): no new dry run."""
+    status = ScheduleStatus.model_validate(body.get("status") or {})
+    ready = next((c for c in status.conditions if c.type == "Ready"), None)
+    return (
+        status.observed_generation == generation
+        and ready is not None
+        and ready.reason != "InvalidSpec"
+    )
 
 
 def _created_at(body: Body) -> datetime:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+from kadence.models import FINISHED_PHASES
 from kadence.naming import TASK_LABEL
 
 Key = tuple[str, str]
@@ -32,13 +33,13 @@ def _newer(old: Body | None, new: Body) -> bool:
 
 
 class Store:
-    """Latest known bodies by (namespace, name), with the tasks grouped per queue."""
+    """Latest known bodies by (namespace, name), with unfinished tasks grouped per queue."""
 
     def __init__(self) -> None:
         self.schedules: dict[Key, Body] = {}
         self.tasks: dict[Key, Body] = {}
         self.jobs: dict[Key, Body] = {}
-        self._queues: dict[str, set[Key]] = defaultdict(set)
+        self._open: dict[str, set[Key]] = defaultdict(set)
         self._schedule_tasks: dict[Key, set[Key]] = defaultdict(set)
 
     def put_schedule(self, body: Body) -> bool:
@@ -59,7 +60,8 @@ class Store:
         if old is not None:
             self._unindex_task(key, old)
         self.tasks[key] = body
-        self._queues[scheduler_of(body)].add(key)
+        if not _finished(body):
+            self._open[scheduler_of(body)].add(key)
         ref = schedule_of(body)
         if ref is not None:
             self._schedule_tasks[ref].add(key)
@@ -72,7 +74,7 @@ class Store:
         return body
 
     def _unindex_task(self, key: Key, body: Body) -> None:
-        self._queues[scheduler_of(body)].discard(key)
+        self._open[scheduler_of(body)].discard(key)
         ref = schedule_of(body)
         if ref is not None:
             self._schedule_tasks[ref].discard(key)
@@ -87,15 +89,16 @@ class Store:
     def drop_job(self, key: Key) -> None:
         self.jobs.pop(key, None)
 
-    def queue(self, scheduler_id: str) -> Iterator[Body]:
-        """All tasks of one scheduler, whatever their phase."""
-        for key in list(self._queues.get(scheduler_id, ())):
+    def unfinished(self, scheduler_id: str) -> Iterator[Body]:
+        """The tasks of one scheduler that have not finished: its queue and its running work."""
+        for key in list(self._open.get(scheduler_id, ())):
             body = self.tasks.get(key)
             if body is not None:
                 yield body
 
     def scheduler_ids(self) -> list[str]:
-        return [sid for sid, keys in self._queues.items() if keys]
+        """Schedulers with unfinished tasks."""
+        return [sid for sid, keys in self._open.items() if keys]
 
     def tasks_of_schedule(self, key: Key) -> list[Body]:
         return [self.tasks[k] for k in list(self._schedule_tasks.get(key, ())) if k in self.tasks]
@@ -107,6 +110,10 @@ class Store:
             return None
         labels = job["metadata"].get("labels") or {}
         return job if labels.get(TASK_LABEL) == task["metadata"]["name"] else None
+
+
+def _finished(task: Body) -> bool:
+    return (task.get("status") or {}).get("phase") in FINISHED_PHASES
 
 
 def scheduler_of(task: Body) -> str:

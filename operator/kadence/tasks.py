@@ -97,7 +97,7 @@ class TaskController:
         """Unfinished tasks with this hash in this queue and namespace (concurrency policy)."""
         return sorted(
             t["metadata"]["name"]
-            for t in self._store.queue(scheduler_id)
+            for t in self._store.unfinished(scheduler_id)
             if t["metadata"]["namespace"] == namespace
             and t["metadata"]["name"] != exclude
             and phase_of(t) in UNFINISHED
@@ -199,7 +199,7 @@ class TaskController:
         if problem is None and schedule_of(task) is None:
             peers = [
                 queue_item(t)
-                for t in self._store.queue(scheduler_of(task))
+                for t in self._store.unfinished(scheduler_of(task))
                 if phase_of(t) in (TaskPhase.QUEUED, TaskPhase.DISPATCHED, TaskPhase.RUNNING)
             ]
             duplicate = duplicate_of(key[1], task_hash(task), peers, namespace=key[0])
@@ -271,7 +271,7 @@ class TaskController:
         starting = self._starting[scheduler_id]
         queued: list[QueueItem] = []
         active = len(starting)
-        for task in self._store.queue(scheduler_id):
+        for task in self._store.unfinished(scheduler_id):
             phase = self.effective_phase(task)
             if phase.active and key_of(task) not in starting:
                 active += 1

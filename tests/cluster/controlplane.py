@@ -133,7 +133,7 @@ class ControlPlane:
         for pid in pids.values():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        end = time.monotonic() + 10
+        end = time.monotonic() + 3
         for pid in pids.values():
             while _alive(pid) and time.monotonic() < end:
                 time.sleep(0.05)
