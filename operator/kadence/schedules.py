@@ -15,31 +15,27 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from kadence import API_VERSION, metrics
+from kadence import metrics
 from kadence.background import spawn, spawn_later
-from kadence.deadlines import DuePlan, ScheduleTiming, plan_due, timing_of
-from kadence.jobs import DataTooLarge, build_job, task_data_json
+from kadence.deadlines import DuePlan, plan_due
+from kadence.jobs import build_job
 from kadence.kube import ApiError, Kube
 from kadence.models import (
     ConcurrencyPolicy,
     HistoryEntry,
     ScheduleSpec,
     ScheduleStatus,
-    TaskSpec,
 )
 from kadence.naming import (
     RUN_REQUEST_ANNOTATION,
-    SCHEDULE_LABEL,
-    SCHEDULER_ID_LABEL,
     default_hash,
     task_name_for_deadline,
     task_name_for_run_request,
 )
 from kadence.queue import decide_concurrency
+from kadence.spec import read_schedule, task_for_run
 from kadence.status import (
     disabled_condition,
     invalid_condition,
@@ -51,7 +47,7 @@ from kadence.status import (
     set_condition,
 )
 from kadence.status_writer import StatusWriter
-from kadence.store import Body, Key, Store, key_of
+from kadence.store import Body, Key, Store
 
 if TYPE_CHECKING:
     from kadence.tasks import TaskController
@@ -114,7 +110,8 @@ class ScheduleController:
         generation = body["metadata"].get("generation")
 
         # 1. Is the spec usable? What the CRD schema cannot reject is reported here.
-        spec, timing, problem = self._parse(body)
+        reading = read_schedule(body)
+        spec, timing, problem = reading.spec, reading.timing, reading.problem
         if problem is None and spec is not None:
             problem = await self._check_template(key, body, spec)
         if problem is not None or spec is None or timing is None:
@@ -160,19 +157,6 @@ class ScheduleController:
         if request and request != status.last_handled_run_request:
             await self._run_requested(key, written, spec, request, now)
 
-    def _parse(self, body: Body) -> tuple[ScheduleSpec | None, ScheduleTiming | None, str | None]:
-        try:
-            spec = ScheduleSpec.model_validate(body.get("spec") or {})
-        except ValidationError as error:
-            return None, None, f"spec does not match the schema: {error}"
-        namespace, name = key_of(body)
-        try:
-            timing = timing_of(spec, f"{namespace}/{name}")
-            task_data_json(spec.data)
-        except (ValueError, DataTooLarge) as error:
-            return spec, None, str(error)
-        return spec, timing, None
-
     async def _check_template(self, key: Key, body: Body, spec: ScheduleSpec) -> str | None:
         """Ask the API server, with a dry run, whether the template makes a valid Job."""
         generation = body["metadata"].get("generation", 0)
@@ -181,7 +165,7 @@ class ScheduleController:
             return checked[1]
         if _accepted_before(body, generation):
             return None
-        probe = _task_body(body, spec, "dry-run-probe", self._now())
+        probe = task_for_run(body, spec, "dry-run-probe", self._now())
         probe["metadata"]["uid"] = body["metadata"]["uid"]
         try:
             await self._kube.create_job(build_job(probe), dry_run=True)
@@ -266,7 +250,8 @@ class ScheduleController:
         body = self._store.schedules.get(key)
         if body is None:
             return
-        spec, timing, problem = self._parse(body)
+        reading = read_schedule(body)
+        spec, timing, problem = reading.spec, reading.timing, reading.problem
         status = ScheduleStatus.model_validate(body.get("status") or {})
         if problem or spec is None or timing is None or not spec.enabled:
             return
@@ -339,7 +324,7 @@ class ScheduleController:
     ) -> None:
         """Create the Task; AlreadyExists means an earlier attempt made it, which is success."""
         try:
-            await self._kube.create("tasks", _task_body(body, spec, name, deadline))
+            await self._kube.create("tasks", task_for_run(body, spec, name, deadline))
         except ApiError as error:
             if not error.already_exists:
                 raise
@@ -353,7 +338,8 @@ class ScheduleController:
         body = self._store.schedules.get(key)
         if body is None:
             return False
-        spec, timing, _ = self._parse(body)
+        reading = read_schedule(body)
+        spec, timing = reading.spec, reading.timing
         history_limit = spec.history_limit if spec is not None else 10
         now = self._now()
         recorded = False
@@ -393,36 +379,3 @@ def _created_at(body: Body) -> datetime:
 
 def _last_finished_at(status: ScheduleStatus) -> datetime | None:
     return next((h.finished_at for h in status.history if h.finished_at is not None), None)
-
-
-def _task_body(schedule: Body, spec: ScheduleSpec, name: str, deadline: datetime) -> dict[str, Any]:
-    """The Task for one run: the schedule's spec copied, owned by the schedule."""
-    meta = schedule["metadata"]
-    task_spec = TaskSpec(
-        scheduler_id=spec.scheduler_id,
-        priority=spec.priority,
-        hash=spec.hash or default_hash(spec.data),
-        data=spec.data,
-        job_template=spec.job_template,
-        schedule_ref={"name": meta["name"]},
-        deadline_at=deadline,
-    )
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Task",
-        "metadata": {
-            "name": name,
-            "namespace": meta["namespace"],
-            "labels": {SCHEDULER_ID_LABEL: spec.scheduler_id, SCHEDULE_LABEL: meta["name"]},
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "Schedule",
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": task_spec.to_kube(),
-    }

@@ -1,0 +1,122 @@
+"""Any Schedule a user can write is read without crashing: usable, or a clear problem."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kadence.jobs import build_job
+from kadence.spec import read_schedule, task_for_run
+
+TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+DEADLINE = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def schedule(**spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "ns", "name": "nightly", "uid": "u-1"},
+        "spec": {"schedulerId": "q", "jobTemplate": TEMPLATE, **spec},
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"schedule": "30 2 * * *", "timeZone": "Europe/Amsterdam"}, None),
+        ({"interval": "1h30m"}, None),
+        ({"schedule": "61 * * * *"}, "minute"),
+        ({"schedule": "0 0 31 2 *"}, "never fires"),
+        ({"schedule": "0 0 * * *", "timeZone": "Mars/Olympus"}, "Mars/Olympus"),
+        ({"schedule": "* * * * *", "interval": "1m"}, "exactly one"),
+        ({}, "exactly one"),
+        ({"interval": "1h", "data": {"blob": "x" * 200_000}}, "bytes"),
+        ({"interval": "1h", "priority": "high"}, "schema"),
+    ],
+    ids=[
+        "cron-in-zone",
+        "interval",
+        "minute-out-of-range",
+        "never-fires",
+        "unknown-zone",
+        "both-timings",
+        "no-timing",
+        "data-too-large",
+        "wrong-type",
+    ],
+)
+def test_read_schedule(spec: dict[str, Any], problem: str | None) -> None:
+    reading = read_schedule(schedule(**spec))
+    if problem is None:
+        assert reading.usable, reading.problem
+    else:
+        assert not reading.usable
+        assert problem in (reading.problem or "")
+
+
+def test_a_task_copies_the_spec_and_is_owned_by_its_schedule() -> None:
+    body = schedule(interval="1h", priority=3, data={"b": 1, "a": [1, 2]})
+    spec = read_schedule(body).spec
+    assert spec is not None
+    task = task_for_run(body, spec, "nightly-1774747800", DEADLINE)
+    assert task["metadata"]["labels"] == {
+        "kadence.dev/scheduler-id": "q",
+        "kadence.dev/schedule": "nightly",
+    }
+    assert task["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert task["spec"]["priority"] == 3
+    assert task["spec"]["deadlineAt"] == "2026-03-29T01:30:00Z"
+    assert task["spec"]["scheduleRef"] == {"name": "nightly"}
+    assert len(task["spec"]["hash"]) == 32
+    spec.data["b"] = 2
+    assert task["spec"]["data"] == {"b": 1, "a": [1, 2]}, "a later edit must not reach the task"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+cron_field = st.sampled_from(["*", "?", "H", "0", "59", "*/5", "1-5", "mon", "jan", "L", "99", "x"])
+crons = st.lists(cron_field, min_size=1, max_size=7).map(" ".join) | st.sampled_from(
+    ["@daily", "@hourly", "@yearly", "@reboot", ""]
+)
+specs = st.fixed_dictionaries(
+    {},
+    optional={
+        "schedulerId": st.text(max_size=70),
+        "schedule": crons,
+        "interval": st.sampled_from(["90s", "15m", "1h30m", "0s", "1d", "", "h"]),
+        "timeZone": st.sampled_from(["UTC", "Europe/Amsterdam", "America/New_York", "Nowhere", ""]),
+        "enabled": st.booleans(),
+        "priority": st.integers(min_value=-(2**40), max_value=2**40),
+        "hash": st.text(max_size=40),
+        "data": st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+        "jobTemplate": st.just(TEMPLATE) | st.dictionaries(st.text(max_size=5), json_values),
+        "concurrencyPolicy": st.sampled_from(["Forbid", "Allow", "Replace", "Sometimes"]),
+        "missedRunPolicy": st.sampled_from(["RunLatest", "Skip", "RunAll", "Never"]),
+        "startingDeadlineSeconds": st.integers(min_value=-5, max_value=10**6),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=specs)
+def test_any_spec_is_read_without_crashing_and_a_usable_one_makes_a_job(
+    spec: dict[str, Any],
+) -> None:
+    body = {"metadata": {"namespace": "ns", "name": "s", "uid": "u"}, "spec": spec}
+    reading = read_schedule(body)
+    if not reading.usable:
+        assert reading.problem
+        return
+    assert reading.spec is not None
+    task = task_for_run(body, reading.spec, "s-1774747800", DEADLINE)
+    task["metadata"]["uid"] = "task-uid"
+    job = build_job(task)
+    assert job["metadata"]["name"] == "s-1774747800"
