@@ -120,6 +120,15 @@ class Kube:
             GROUP, VERSION, namespace, plural, body,
         )  # fmt: skip
 
+    async def patch(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch an object's metadata or spec."""
+        return await self._call(
+            "patch", plural, self._custom.patch_namespaced_custom_object,
+            GROUP, VERSION, namespace, plural, name, patch,
+        )  # fmt: skip
+
     async def patch_status(
         self, plural: str, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:

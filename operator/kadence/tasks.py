@@ -22,7 +22,7 @@ from kadence.config import OperatorConfig
 from kadence.jobs import DataTooLarge, build_job, job_belongs_to
 from kadence.kube import ApiError, Kube
 from kadence.models import HistoryEntry, TaskPhase, TaskSpec, TaskStatus
-from kadence.naming import TASK_LABEL, default_hash
+from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL, default_hash
 from kadence.queue import QueueItem, duplicate_of, plan_dispatch
 from kadence.status import FinishedTask, advance_task, observe_job, parse_time, tasks_to_prune
 from kadence.status_writer import StatusWriter
@@ -81,6 +81,7 @@ class TaskController:
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._starting: dict[str, set[Key]] = defaultdict(set)
+        self._manual_admission: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- what other parts ask ------------------------------------------------------
 
@@ -192,17 +193,37 @@ class TaskController:
     # -- admission -----------------------------------------------------------------
 
     async def _admit(self, key: Key, task: Body) -> None:
-        """Pending to Queued; a manual duplicate or an unusable task ends here."""
-        now = self._now()
-        problem = _unusable(task)
-        duplicate = None
-        if problem is None and schedule_of(task) is None:
+        """Pending to Queued; a manual duplicate or an unusable task ends here.
+
+        Manual tasks of one queue are admitted one at a time, so that duplicates created
+        together see each other: the first is queued, the others are cancelled.
+        """
+        if schedule_of(task) is not None:
+            await self._queue_or_refuse(key, task, duplicate=None)
+            return
+        async with self._manual_admission[scheduler_of(task)]:
+            task = self._store.tasks.get(key) or task
+            if phase_of(task) != TaskPhase.PENDING:
+                return
+            await self._label_manual(key, task)
             peers = [
                 queue_item(t)
                 for t in self._store.unfinished(scheduler_of(task))
                 if phase_of(t) in (TaskPhase.QUEUED, TaskPhase.DISPATCHED, TaskPhase.RUNNING)
             ]
             duplicate = duplicate_of(key[1], task_hash(task), peers, namespace=key[0])
+            await self._queue_or_refuse(key, task, duplicate)
+
+    async def _label_manual(self, key: Key, task: Body) -> None:
+        """Give a manual task the scheduler-id label that every task carries (for selectors)."""
+        labels = task["metadata"].get("labels") or {}
+        if labels.get(SCHEDULER_ID_LABEL) != scheduler_of(task):
+            patch = {"metadata": {"labels": {SCHEDULER_ID_LABEL: scheduler_of(task)}}}
+            self._store.put_task(await self._kube.patch("tasks", *key, patch))
+
+    async def _queue_or_refuse(self, key: Key, task: Body, duplicate: str | None) -> None:
+        now = self._now()
+        problem = _unusable(task)
         if problem is not None:
             phase, message = TaskPhase.FAILED, problem
         elif duplicate is not None:
