@@ -10,12 +10,13 @@ Pure: no clock reads. Every instant in and out is a timezone-aware UTC ``datetim
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from itertools import islice
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -197,21 +198,42 @@ class Cron:
         sign = 1 if forward else -1
         step = timedelta(days=sign)
         day = origin.astimezone(UTC).date() - step
-        pending: list[tuple[int, datetime]] = []
+        runs: list[Sequence[datetime]] = []
+        pending: list[tuple[int, int, int]] = []  # (sort key, run, position): a lazy merge
         idle = 0
         while idle <= HORIZON_DAYS and _FIRST_DAY <= day <= _LAST_DAY:
-            instants = self.instants_on(day)
+            instants = _day_instants(self, day)
             idle = 0 if instants else idle + 1
-            for instant in instants:
-                if (instant > origin) if forward else (instant <= origin):
-                    heapq.heappush(pending, (sign * _seconds(instant), instant))
+            cut = bisect.bisect_right(instants, origin)
+            chosen = instants[cut:] if forward else instants[cut - 1 :: -1] if cut else ()
+            if chosen:
+                runs.append(chosen)
+                heapq.heappush(pending, (sign * _seconds(chosen[0]), len(runs) - 1, 0))
             day_start = _seconds(datetime.combine(day, time(), UTC))
             safe = day_start if forward else -(day_start + _DAY_SECONDS)
             while pending and pending[0][0] <= safe:
-                yield heapq.heappop(pending)[1]
+                yield self._advance(pending, runs, sign)
             day += step
         while pending:
-            yield heapq.heappop(pending)[1]
+            yield self._advance(pending, runs, sign)
+
+    @staticmethod
+    def _advance(
+        pending: list[tuple[int, int, int]], runs: list[Sequence[datetime]], sign: int
+    ) -> datetime:
+        """Take the earliest pending instant, and queue the next one of its day."""
+        _, run, position = heapq.heappop(pending)
+        if position + 1 < len(runs[run]):
+            following = runs[run][position + 1]
+            heapq.heappush(pending, (sign * _seconds(following), run, position + 1))
+        return runs[run][position]
+
+
+@lru_cache(maxsize=4096)
+def _day_instants(cron: Cron, day: date) -> tuple[datetime, ...]:
+    """``cron.instants_on(day)``, kept: schedules sharing an expression and zone (the usual
+    case) and the deadlines of one fire ask for the same few days again and again."""
+    return tuple(cron.instants_on(day))
 
 
 def _seconds(instant: datetime) -> int:

@@ -206,6 +206,11 @@ def plan_due(
         run = (deadline_at,) if runs(deadline_at) else ()
         return DuePlan(run=run, missed=1 - len(run), next_deadline=following)
 
+    following = schedule.next_after(deadline_at)
+    if following > now:  # the usual case: only the stored deadline is due
+        run = (deadline_at,) if runs(deadline_at) else ()
+        return DuePlan(run=run, missed=1 - len(run), next_deadline=following)
+
     wanted = missed_run_limit if missed_run_policy == "RunAll" else 1
     recent = list(islice(takewhile(lambda t: t > deadline_at, schedule.at_or_before(now)), wanted))
     if len(recent) < wanted:

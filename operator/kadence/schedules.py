@@ -285,7 +285,7 @@ class ScheduleController:
                 await self.tasks.cancel((key[0], holder), f"replaced by {name}")
             await self._create_task(body, spec, name, run_at)
             created.append((name, run_at))
-            metrics.DEADLINE_LAG.observe(max((now - run_at).total_seconds(), 0.0))
+            metrics.DEADLINE_LAG.observe(max((self._now() - run_at).total_seconds(), 0.0))
 
         # 3. One status write for all of it, applied only if the deadline has not moved.
         next_deadline = timing.next_after_fire(plan, created=bool(created))
