@@ -168,7 +168,7 @@ class TaskController:
                 seen.phase,
                 now,
                 message=seen.message or None,
-                started_at=seen.started_at,
+                started_at=None if seen.phase == TaskPhase.DISPATCHED else seen.started_at,
                 finished_at=seen.finished_at,
                 job_name=job["metadata"]["name"],
             ),
