@@ -39,6 +39,7 @@ from kadence.spec import read_schedule, task_for_run
 from kadence.status import (
     disabled_condition,
     invalid_condition,
+    parse_time,
     record_created,
     record_finished,
     record_missed,
@@ -47,7 +48,7 @@ from kadence.status import (
     set_condition,
 )
 from kadence.status_writer import StatusWriter
-from kadence.store import Body, Key, Store
+from kadence.store import Body, Key, Store, key_of
 
 if TYPE_CHECKING:
     from kadence.tasks import TaskController
@@ -270,7 +271,11 @@ class ScheduleController:
             starting_deadline_seconds=spec.starting_deadline_seconds,
         )
 
-        # 2. Each run: the concurrency policy decides, then a Task named for its deadline.
+        # 2. A Task that an earlier attempt made for a due deadline, but could not record
+        #    (a crash between the two writes), counts as run, not missed.
+        adopted = self._unrecorded_runs(key, status, deadline, plan)
+
+        # 3. Each run: the concurrency policy decides, then a Task named for its deadline.
         created: list[tuple[str, datetime]] = []
         skipped: list[str] = []
         task_hash = spec.hash or default_hash(spec.data)
@@ -287,37 +292,61 @@ class ScheduleController:
             created.append((name, run_at))
             metrics.DEADLINE_LAG.observe(max((self._now() - run_at).total_seconds(), 0.0))
 
-        # 3. One status write for all of it, applied only if the deadline has not moved.
+        # 4. One status write for all of it, applied only if the deadline has not moved.
         next_deadline = timing.next_after_fire(plan, created=bool(created))
+        missed = max(plan.missed - len(adopted), 0)
 
         def fired(status: ScheduleStatus, _: Body) -> ScheduleStatus | None:
             if status.deadline_at != deadline:
                 return None
-            for name, _ in created:
+            for name in [*(key_of(t)[1] for t in adopted), *(name for name, _ in created)]:
                 status = record_created(status, name, now)
             if skipped:
                 status = record_skipped(status, len(skipped))
-            if plan.missed:
-                status = record_missed(status, plan.missed, now)
+            if missed:
+                status = record_missed(status, missed, now)
             status = status.model_copy(update={"deadline_at": next_deadline})
             return status
 
         written = await self._writer.update(key, fired)
-        for name, _ in created:
+        for task in adopted:
+            await self.tasks.report(task)
+        for name, run_at in created:
+            log.info("schedule %s/%s: task %s for %s", *key, name, run_at.isoformat())
             self._kube.event(body, "Normal", "TaskCreated", f"created task {name}")
         if skipped:
             metrics.DEADLINES_SKIPPED.inc(len(skipped))
             self._kube.event(body, "Normal", "DeadlineSkipped", skipped[-1])
-        if plan.missed:
-            metrics.DEADLINES_MISSED.inc(plan.missed)
+        if missed:
+            metrics.DEADLINES_MISSED.inc(missed)
             self._kube.event(
                 body,
                 "Warning",
                 "DeadlineMissed",
-                f"{plan.missed} deadline(s) missed ({spec.missed_run_policy} policy)",
+                f"{missed} deadline(s) missed ({spec.missed_run_policy} policy)",
             )
         if written is not None:
             self._arm(key, ScheduleStatus.model_validate(written.get("status") or {}).deadline_at)
+
+    def _unrecorded_runs(
+        self, key: Key, status: ScheduleStatus, deadline: datetime, plan: DuePlan
+    ) -> list[Body]:
+        """Tasks of due deadlines, other than those about to run, that status does not know."""
+        running = {task_name_for_deadline(key[1], run_at) for run_at in plan.run}
+        known = {*status.active, *(entry.task for entry in status.history)}
+        found = []
+        for task in self._store.tasks_of_schedule(key):
+            name = task["metadata"]["name"]
+            made_for = parse_time((task.get("spec") or {}).get("deadlineAt"))
+            if (
+                made_for is not None
+                and made_for >= deadline
+                and name == task_name_for_deadline(key[1], made_for)
+                and name not in running
+                and name not in known
+            ):
+                found.append(task)
+        return found
 
     async def _create_task(
         self, body: Body, spec: ScheduleSpec, name: str, deadline: datetime

@@ -22,7 +22,7 @@ from kadence.config import OperatorConfig
 from kadence.jobs import DataTooLarge, build_job, job_belongs_to
 from kadence.kube import ApiError, Kube
 from kadence.models import HistoryEntry, TaskPhase, TaskSpec, TaskStatus
-from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL, default_hash
+from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL, default_hash, task_name_for_deadline
 from kadence.queue import QueueItem, duplicate_of, plan_dispatch
 from kadence.status import FinishedTask, advance_task, observe_job, parse_time, tasks_to_prune
 from kadence.status_writer import StatusWriter
@@ -120,8 +120,13 @@ class TaskController:
             await self._delete_job(key)
 
     async def cancel_queued_of(self, schedule: Key, message: str) -> None:
+        """Cancel a disabled schedule's waiting deadline runs; runs asked for by hand stay."""
         for task in self._store.tasks_of_schedule(schedule):
-            if phase_of(task) in (TaskPhase.PENDING, TaskPhase.QUEUED):
+            made_for = parse_time((task.get("spec") or {}).get("deadlineAt"))
+            by_deadline = made_for is not None and task["metadata"]["name"] == (
+                task_name_for_deadline(schedule[1], made_for)
+            )
+            if by_deadline and phase_of(task) in (TaskPhase.PENDING, TaskPhase.QUEUED):
                 await self.cancel(key_of(task), message)
 
     # -- events --------------------------------------------------------------------
@@ -136,7 +141,7 @@ class TaskController:
             if phase == TaskPhase.PENDING:
                 await self._admit(key, task)
             elif phase.finished:
-                await self._report(key, task)
+                await self.report(task)
         except ApiError as error:
             log.warning("task %s/%s: %s; retrying in %ss", *key, error, RETRY_SECONDS)
             spawn_later(RETRY_SECONDS, lambda: self.changed(key))
@@ -238,14 +243,18 @@ class TaskController:
 
     # -- finished runs -------------------------------------------------------------
 
-    async def _report(self, key: Key, task: Body) -> None:
-        """Tell the schedule once, then delete finished tasks beyond its history limits."""
+    async def report(self, task: Body) -> None:
+        """A finished task: tell its schedule once, then delete finished tasks beyond its
+        history limits. Unfinished tasks are reported when they finish."""
         phase = phase_of(task)
+        if not phase.finished:
+            return
         schedule = schedule_of(task)
         if schedule is None:
             return
         entry = _history_entry(task, phase, self._now())
         if await self.schedules.run_finished(schedule, entry):
+            log.info("task %s/%s: %s", *key_of(task), phase.value)
             metrics.TASKS_FINISHED.labels(scheduler_id=scheduler_of(task), phase=phase.value).inc()
         await self._prune(schedule)
 
@@ -336,6 +345,7 @@ class TaskController:
                 ),
             )
             metrics.TASKS_DISPATCHED.labels(scheduler_id=scheduler_id).inc()
+            log.info("task %s/%s: dispatched as Job %s", *key, job["metadata"]["name"])
         except ApiError as error:
             log.warning("task %s/%s: %s", *key, error)
         finally:

@@ -52,7 +52,7 @@ class Operator:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+                env={**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
         wait_for(self._healthy, timeout=60, what="the operator's /healthz", check=self.check_alive)
 

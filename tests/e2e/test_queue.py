@@ -20,7 +20,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pytest
 from kubernetes.client.exceptions import ApiException
 
 from tests.conftest import Cluster
