@@ -30,30 +30,6 @@ CATEGORY = "kadence"
 SCHEDULE_NAME_MAX = MAX_SCHEDULE_NAME_LENGTH
 TASK_NAME_MAX = MAX_SCHEDULE_NAME_LENGTH + TASK_SUFFIX_LENGTH
 
-_KEPT_KEYWORDS = frozenset(
-    {
-        "type",
-        "format",
-        "description",
-        "default",
-        "enum",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "minItems",
-        "maxItems",
-        "minProperties",
-        "maxProperties",
-        "required",
-        "properties",
-        "items",
-        "additionalProperties",
-    }
-)
 _DROPPED_KEYWORDS = frozenset({"title"})
 _KEY_ORDER = (
     "description",
@@ -81,6 +57,7 @@ _KEY_ORDER = (
     "x-kubernetes-list-map-keys",
     "x-kubernetes-validations",
 )
+_KEPT_KEYWORDS = frozenset(key for key in _KEY_ORDER if not key.startswith("x-kubernetes-"))
 _LIST_MAP_KEYS = {"conditions": ["type"]}
 
 _JOB_SPEC_EXTRA: Schema = {
