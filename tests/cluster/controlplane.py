@@ -237,6 +237,9 @@ class ControlPlane:
                 "--use-service-account-credentials=false",
                 "--controllers=*",
                 "--concurrent-job-syncs=10",
+                # kwok's node heartbeats come every 20 to 45 s and it keeps no Lease: give
+                # them room, so a slow machine never sees its only node marked NotReady.
+                "--node-monitor-grace-period=5m",
                 "--v=1",
             ],
         )
