@@ -35,7 +35,7 @@ from kadence.naming import (
     task_name_for_run_request,
 )
 from kadence.queue import decide_concurrency
-from kadence.spec import read_schedule, task_for_run
+from kadence.resources import read_schedule, task_for_run
 from kadence.status import (
     disabled_condition,
     invalid_condition,

@@ -21,9 +21,10 @@ from kadence.background import spawn, spawn_later
 from kadence.config import OperatorConfig
 from kadence.jobs import DataTooLarge, build_job, job_belongs_to
 from kadence.kube import ApiError, Kube
-from kadence.models import HistoryEntry, TaskPhase, TaskSpec, TaskStatus
-from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL, default_hash, task_name_for_deadline
+from kadence.models import TaskPhase, TaskStatus
+from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL, task_name_for_deadline
 from kadence.queue import QueueItem, duplicate_of, plan_dispatch
+from kadence.resources import history_entry, phase_of, queue_item, task_hash, task_problem
 from kadence.status import FinishedTask, advance_task, observe_job, parse_time, tasks_to_prune
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of, schedule_of, scheduler_of
@@ -36,29 +37,6 @@ log = logging.getLogger(__name__)
 RESYNC_SECONDS = 10.0
 RETRY_SECONDS = 5.0
 UNFINISHED = (TaskPhase.PENDING, TaskPhase.QUEUED, TaskPhase.DISPATCHED, TaskPhase.RUNNING)
-
-
-def phase_of(task: Body) -> TaskPhase:
-    raw = (task.get("status") or {}).get("phase")
-    return TaskPhase(raw) if raw else TaskPhase.PENDING
-
-
-def task_hash(task: Body) -> str:
-    spec = task.get("spec") or {}
-    return spec.get("hash") or default_hash(spec.get("data") or {})
-
-
-def queue_item(task: Body) -> QueueItem:
-    spec = task.get("spec") or {}
-    meta = task["metadata"]
-    deadline = parse_time(spec.get("deadlineAt") or meta.get("creationTimestamp"))
-    return QueueItem(
-        namespace=meta["namespace"],
-        name=meta["name"],
-        priority=int(spec.get("priority") or 0),
-        deadline_at=deadline,  # type: ignore[arg-type]
-        hash=task_hash(task),
-    )
 
 
 class TaskController:
@@ -153,7 +131,7 @@ class TaskController:
         self._store.drop_task(key)
         schedule = schedule_of(body)
         if schedule is not None and not phase_of(body).finished:
-            entry = _history_entry(body, TaskPhase.CANCELLED, self._now())
+            entry = history_entry(body, TaskPhase.CANCELLED, self._now())
             await self.schedules.run_finished(schedule, entry)
         self.poke(scheduler_of(body))
 
@@ -228,7 +206,7 @@ class TaskController:
 
     async def _queue_or_refuse(self, key: Key, task: Body, duplicate: str | None) -> None:
         now = self._now()
-        problem = _unusable(task)
+        problem = task_problem(task)
         if problem is not None:
             phase, message = TaskPhase.FAILED, problem
         elif duplicate is not None:
@@ -252,7 +230,7 @@ class TaskController:
         schedule = schedule_of(task)
         if schedule is None:
             return
-        entry = _history_entry(task, phase, self._now())
+        entry = history_entry(task, phase, self._now())
         if await self.schedules.run_finished(schedule, entry):
             log.info("task %s/%s: %s", *key_of(task), phase.value)
             metrics.TASKS_FINISHED.labels(scheduler_id=scheduler_of(task), phase=phase.value).inc()
@@ -379,29 +357,3 @@ class TaskController:
         except ApiError as error:
             if not error.not_found:
                 raise
-
-
-def _unusable(task: Body) -> str | None:
-    """Why a task can never run (its spec cannot be read, its data is too large), or None."""
-    try:
-        TaskSpec.model_validate(task.get("spec") or {})
-        build_job(
-            {**task, "metadata": {**task["metadata"], "uid": task["metadata"].get("uid", "")}}
-        )
-    except DataTooLarge as error:
-        return str(error)
-    except ValueError as error:
-        return f"spec cannot be used: {error}"
-    return None
-
-
-def _history_entry(task: Body, phase: TaskPhase, now: datetime) -> HistoryEntry:
-    status = TaskStatus.model_validate(task.get("status") or {})
-    spec = task.get("spec") or {}
-    return HistoryEntry(
-        task=task["metadata"]["name"],
-        deadline_at=parse_time(spec.get("deadlineAt") or task["metadata"].get("creationTimestamp")),
-        phase=phase,
-        started_at=status.started_at,
-        finished_at=status.finished_at or now,
-    )

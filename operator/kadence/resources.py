@@ -1,4 +1,4 @@
-"""Reading a Schedule's spec, and the Task each of its runs becomes. Pure."""
+"""Schedules and Tasks as the operator reads them, and the Task each run becomes. Pure."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from pydantic import ValidationError
 
 from kadence import API_VERSION
 from kadence.deadlines import ScheduleTiming, timing_of
-from kadence.jobs import DataTooLarge, task_data_json
-from kadence.models import ScheduleRef, ScheduleSpec, TaskSpec
+from kadence.jobs import DataTooLarge, build_job, task_data_json
+from kadence.models import HistoryEntry, ScheduleRef, ScheduleSpec, TaskPhase, TaskSpec, TaskStatus
 from kadence.naming import SCHEDULE_LABEL, SCHEDULER_ID_LABEL, default_hash
+from kadence.queue import QueueItem
+from kadence.status import parse_time
+
+Body = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,56 @@ def task_for_run(
         },
         "spec": task_spec.to_kube(),
     }
+
+
+def phase_of(task: Body) -> TaskPhase:
+    """A task's phase; one the operator has not admitted yet is Pending."""
+    raw = (task.get("status") or {}).get("phase")
+    return TaskPhase(raw) if raw else TaskPhase.PENDING
+
+
+def task_hash(task: Body) -> str:
+    """The identity of a task's work: its hash, or the md5 of its data."""
+    spec = task.get("spec") or {}
+    return spec.get("hash") or default_hash(spec.get("data") or {})
+
+
+def queue_item(task: Body) -> QueueItem:
+    """A task as its queue orders it; a manual task's deadline is its creation."""
+    spec = task.get("spec") or {}
+    meta = task["metadata"]
+    deadline = parse_time(spec.get("deadlineAt") or meta.get("creationTimestamp"))
+    return QueueItem(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        priority=int(spec.get("priority") or 0),
+        deadline_at=deadline,  # type: ignore[arg-type]
+        hash=task_hash(task),
+    )
+
+
+def task_problem(task: Body) -> str | None:
+    """Why a task can never run (its spec cannot be read, its data is too large), or None."""
+    try:
+        TaskSpec.model_validate(task.get("spec") or {})
+        build_job(
+            {**task, "metadata": {**task["metadata"], "uid": task["metadata"].get("uid", "")}}
+        )
+    except DataTooLarge as error:
+        return str(error)
+    except ValueError as error:
+        return f"spec cannot be used: {error}"
+    return None
+
+
+def history_entry(task: Body, phase: TaskPhase, now: datetime) -> HistoryEntry:
+    """The summary of a finished run that its schedule keeps in status.history."""
+    status = TaskStatus.model_validate(task.get("status") or {})
+    spec = task.get("spec") or {}
+    return HistoryEntry(
+        task=task["metadata"]["name"],
+        deadline_at=parse_time(spec.get("deadlineAt") or task["metadata"].get("creationTimestamp")),
+        phase=phase,
+        started_at=status.started_at,
+        finished_at=status.finished_at or now,
+    )

@@ -10,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kadence.jobs import build_job
-from kadence.spec import read_schedule, task_for_run
+from kadence.models import TaskPhase
+from kadence.naming import default_hash
+from kadence.resources import (
+    history_entry,
+    phase_of,
+    queue_item,
+    read_schedule,
+    task_for_run,
+    task_problem,
+)
 
 TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
 DEADLINE = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
@@ -120,3 +129,59 @@ def test_any_spec_is_read_without_crashing_and_a_usable_one_makes_a_job(
     task["metadata"]["uid"] = "task-uid"
     job = build_job(task)
     assert job["metadata"]["name"] == "s-1774747800"
+
+
+def a_task(**overrides: Any) -> dict[str, Any]:
+    task: dict[str, Any] = {
+        "metadata": {
+            "namespace": "ns",
+            "name": "t",
+            "uid": "u",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "spec": {"schedulerId": "q", "priority": 2, "data": {"a": 1}, "jobTemplate": TEMPLATE},
+    }
+    for key, value in overrides.items():
+        task[key] = {**task.get(key, {}), **value}
+    return task
+
+
+@pytest.mark.parametrize(
+    ("status", "phase"),
+    [({}, TaskPhase.PENDING), ({"phase": "Running"}, TaskPhase.RUNNING)],
+    ids=["not-admitted-yet", "running"],
+)
+def test_phase_of(status: dict[str, Any], phase: TaskPhase) -> None:
+    assert phase_of(a_task(status=status)) == phase
+
+
+def test_a_manual_task_queues_by_its_creation_and_hashes_its_data() -> None:
+    item = queue_item(a_task())
+    assert item.deadline_at == datetime(2026, 1, 1, tzinfo=UTC)
+    assert item.priority == 2
+    assert item.hash == default_hash({"a": 1})
+    assert queue_item(a_task(spec={"hash": "h"})).hash == "h"
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({}, None),
+        ({"data": {"blob": "x" * 200_000}}, "bytes"),
+        ({"jobTemplate": {"spec": "not a mapping"}}, "spec cannot be used"),
+    ],
+    ids=["usable", "data-too-large", "template-not-an-object"],
+)
+def test_task_problem(spec: dict[str, Any], problem: str | None) -> None:
+    found = task_problem(a_task(spec=spec))
+    assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_history_entry_uses_the_task_times_or_now() -> None:
+    now = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    entry = history_entry(
+        a_task(status={"startedAt": "2026-01-01T00:01:00Z"}), TaskPhase.FAILED, now
+    )
+    assert entry.started_at == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    assert entry.finished_at == now
+    assert entry.deadline_at == datetime(2026, 1, 1, tzinfo=UTC)
