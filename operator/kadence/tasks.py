@@ -60,6 +60,7 @@ class TaskController:
         self._wake = asyncio.Event()
         self._starting: dict[str, set[Key]] = defaultdict(set)
         self._manual_admission: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._draining: dict[str, set[Key]] = defaultdict(set)
 
     # -- what other parts ask ------------------------------------------------------
 
@@ -126,8 +127,12 @@ class TaskController:
         self.poke(scheduler_of(task))
 
     async def deleted(self, body: Body) -> None:
-        """A deleted task frees its slot; its Job goes with it (ownerReference)."""
+        """A deleted task's Job goes with it (ownerReference); its slot stays taken until
+        that Job is gone or finished, so a capacity holds while the garbage collector works."""
         key = key_of(body)
+        job = self._store.job_for(body)
+        if job is not None and not phase_of(body).finished and not observe_job(job).phase.finished:
+            self._draining[scheduler_of(body)].add(key)
         self._store.drop_task(key)
         schedule = schedule_of(body)
         if schedule is not None and not phase_of(body).finished:
@@ -135,8 +140,17 @@ class TaskController:
             await self.schedules.run_finished(schedule, entry)
         self.poke(scheduler_of(body))
 
+    def _drained(self, job: Body) -> None:
+        """A Job of a deleted task is gone or finished: its slot is free."""
+        for scheduler_id, keys in self._draining.items():
+            if key_of(job) in keys:
+                keys.discard(key_of(job))
+                self.poke(scheduler_id)
+
     async def job_changed(self, job: Body) -> None:
         """A Job of ours moved: carry its progress to the task."""
+        if observe_job(job).phase.finished:
+            self._drained(job)
         namespace = job["metadata"]["namespace"]
         task_name = (job["metadata"].get("labels") or {}).get(TASK_LABEL)
         task = self._store.tasks.get((namespace, task_name or ""))
@@ -160,6 +174,7 @@ class TaskController:
     async def job_deleted(self, job: Body) -> None:
         """A Job deleted by hand fails its unfinished task, so the queue does not stall."""
         self._store.drop_job(key_of(job))
+        self._drained(job)
         namespace = job["metadata"]["namespace"]
         task_name = (job["metadata"].get("labels") or {}).get(TASK_LABEL)
         task = self._store.tasks.get((namespace, task_name or ""))
@@ -278,7 +293,7 @@ class TaskController:
     def _dispatch(self, scheduler_id: str) -> None:
         starting = self._starting[scheduler_id]
         queued: list[QueueItem] = []
-        active = len(starting)
+        active = len(starting) + len(self._draining[scheduler_id])
         for task in self._store.unfinished(scheduler_id):
             phase = self.effective_phase(task)
             if phase.active and key_of(task) not in starting:

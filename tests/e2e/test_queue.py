@@ -600,6 +600,38 @@ def test_history_limits_prune_tasks_and_disabling_cancels_queued(
     )
 
 
+def test_a_deleted_tasks_slot_stays_taken_until_its_job_is_gone(
+    kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """Capacity 1: deleting a running task does not start the next one while the garbage
+    collector still holds its Job (kept here by a finalizer); once the Job is gone, it does."""
+    hold = "kadence.dev/test-hold"
+    make_task(kube, namespace, "blocker", ONE, run_for="300s")
+    wait_phase(kube, namespace, "blocker", ["Running"])
+    make_task(kube, namespace, "next", ONE)
+    wait_phase(kube, namespace, "next", ["Queued"])
+    kube.batch.patch_namespaced_job("blocker", namespace, {"metadata": {"finalizers": [hold]}})
+    try:
+        kube.delete("tasks", namespace, "blocker")
+        wait_for(lambda: kube.get("tasks", namespace, "blocker") is None, 30, "the task to go")
+        wait_for(
+            lambda: (
+                kube.batch.read_namespaced_job("blocker", namespace).metadata.deletion_timestamp
+            ),
+            60,
+            "the garbage collector to delete the blocker's Job",
+        )
+        # A task in another queue, made after the deletion, running to the end shows that
+        # the operator has acted on the deletion by now.
+        make_task(kube, namespace, "marker", f"marker-{namespace}")
+        wait_phase(kube, namespace, "marker", ["Completed"], timeout=60)
+        assert phase_of(kube.get("tasks", namespace, "next")) == "Queued"
+    finally:
+        kube.batch.patch_namespaced_job("blocker", namespace, {"metadata": {"finalizers": None}})
+    done = wait_phase(kube, namespace, "next", FINISHED, timeout=60)
+    assert phase_of(done) == "Completed", status(done)
+
+
 def test_a_refused_job_fails_its_task_and_the_queue_moves_on(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
