@@ -180,6 +180,21 @@ class Kube:
         """A typed client object as the API's JSON (camelCase dicts), like the watch gives."""
         return self._batch.api_client.sanitize_for_serialization(obj)
 
+    async def service_account_exists(self, namespace: str, name: str) -> bool:
+        try:
+            await self._call(
+                "get",
+                "serviceaccounts",
+                self._core.read_namespaced_service_account,
+                name,
+                namespace,
+            )
+        except ApiError as error:
+            if error.not_found:
+                return False
+            raise
+        return True
+
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """Record an Event on `obj` in the background; a lost Event never stops the work."""
         meta = obj["metadata"]

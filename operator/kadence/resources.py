@@ -135,3 +135,10 @@ def history_entry(task: Body, phase: TaskPhase, now: datetime) -> HistoryEntry:
         started_at=status.started_at,
         finished_at=status.finished_at or now,
     )
+
+
+def service_account_of(task: Body) -> str | None:
+    """The ServiceAccount the task's pods run as, when its template names one."""
+    template = ((task.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
+    pod = (template.get("template") or {}).get("spec") or {}
+    return pod.get("serviceAccountName") or pod.get("serviceAccount") or None

@@ -24,7 +24,14 @@ from kadence.kube import ApiError, Kube
 from kadence.models import TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL, task_name_for_deadline
 from kadence.queue import QueueItem, duplicate_of, plan_dispatch
-from kadence.resources import history_entry, phase_of, queue_item, task_hash, task_problem
+from kadence.resources import (
+    history_entry,
+    phase_of,
+    queue_item,
+    service_account_of,
+    task_hash,
+    task_problem,
+)
 from kadence.status import FinishedTask, advance_task, observe_job, parse_time, tasks_to_prune
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of, schedule_of, scheduler_of
@@ -315,6 +322,11 @@ class TaskController:
             if task is None or phase_of(task) != TaskPhase.QUEUED:
                 return
             now = self._now()
+            account = service_account_of(task)
+            if account and not await self._kube.service_account_exists(key[0], account):
+                message = f"ServiceAccount {account} does not exist in namespace {key[0]}"
+                await self._fail(key, task, message, now)
+                return
             try:
                 job = await self._create_job(task)
             except DataTooLarge as error:

@@ -236,6 +236,7 @@ NEEDS = [
     ("list", "jobs.batch"),
     ("watch", "jobs.batch"),
     ("delete", "jobs.batch"),
+    ("get", "serviceaccounts"),
     ("create", "events"),
     ("patch", "events"),
     ("create", "events.events.k8s.io"),

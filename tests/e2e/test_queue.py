@@ -632,6 +632,23 @@ def test_a_deleted_tasks_slot_stays_taken_until_its_job_is_gone(
     assert phase_of(done) == "Completed", status(done)
 
 
+def test_a_missing_service_account_fails_the_task_instead_of_holding_its_slot(
+    kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """A Job whose pods could never be created (no such ServiceAccount) would hold its slot
+    for ever: its task fails at once, naming the account, and the queue moves on."""
+    template = job_template()
+    template["spec"]["template"]["spec"]["serviceAccountName"] = "nobody"
+    make_task(kube, namespace, "no-account", ONE, template=template)
+    make_task(kube, namespace, "after", ONE, priority=1)
+    failed = wait_phase(kube, namespace, "no-account", FINISHED, timeout=30)
+    assert phase_of(failed) == "Failed", status(failed)
+    assert "ServiceAccount nobody does not exist" in status(failed)["message"]
+    assert [job.metadata.name for job in kube.jobs(namespace)] in ([], ["after"])
+    after = wait_phase(kube, namespace, "after", FINISHED, timeout=60)
+    assert phase_of(after) == "Completed", status(after)
+
+
 def test_a_refused_job_fails_its_task_and_the_queue_moves_on(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:

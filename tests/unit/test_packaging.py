@@ -367,6 +367,7 @@ NEEDED = [
     ],
     *[("kadence.dev", r, "update") for r in ("schedules/finalizers", "tasks/finalizers")],
     *[("batch", "jobs", v) for v in ("get", "list", "watch", "create", "delete")],
+    ("", "serviceaccounts", "get"),
     *[(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")],
 ]
 FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}

@@ -17,6 +17,7 @@ from kadence.resources import (
     phase_of,
     queue_item,
     read_schedule,
+    service_account_of,
     task_for_run,
     task_problem,
 )
@@ -185,3 +186,17 @@ def test_history_entry_uses_the_task_times_or_now() -> None:
     assert entry.started_at == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
     assert entry.finished_at == now
     assert entry.deadline_at == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("pod_spec", "account"),
+    [
+        ({}, None),
+        ({"serviceAccountName": "runner"}, "runner"),
+        ({"serviceAccount": "legacy"}, "legacy"),
+    ],
+    ids=["default-account", "named", "deprecated-field"],
+)
+def test_service_account_of(pod_spec: dict[str, Any], account: str | None) -> None:
+    template = {"spec": {"template": {"spec": {"containers": [], **pod_spec}}}}
+    assert service_account_of(a_task(spec={"jobTemplate": template})) == account

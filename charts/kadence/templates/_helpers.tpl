@@ -122,7 +122,15 @@ ClusterRole when all namespaces are watched, or by a Role in each watched one.
     - watch
     - create
     - delete
-# Events on the resources it handles (kopf posts core/v1 Events).
+# ServiceAccounts, read only: a task whose Job names one that does not exist
+# fails at once, instead of waiting for pods that can never be created.
+- apiGroups:
+    - ""
+  resources:
+    - serviceaccounts
+  verbs:
+    - get
+# Events on the resources it handles.
 - apiGroups:
     - ""
     - events.k8s.io
