@@ -89,9 +89,8 @@ class ScheduleController:
         async with self._locks[key]:
             try:
                 await self._reconcile(key)
-            except ApiError as error:
-                log.warning("schedule %s/%s: %s; retrying in %ss", *key, error, RETRY_SECONDS)
-                spawn_later(RETRY_SECONDS, lambda: self.changed(key))
+            except Exception as error:  # one schedule must never stop the rest
+                self._retry_later(key, error)
 
     def deleted(self, key: Key) -> None:
         """Its tasks and their Jobs go with it (ownerReferences); forget its deadline."""
@@ -242,10 +241,17 @@ class ScheduleController:
         async with self._fire_slots, self._locks[key]:
             try:
                 await self._fire_locked(key, deadline)
-            except ApiError as error:
-                log.warning("schedule %s/%s: %s; retrying in %ss", *key, error, RETRY_SECONDS)
+            except Exception as error:  # its deadline must not be dropped
                 self._due.pop(key, None)
-                spawn_later(RETRY_SECONDS, lambda: self.changed(key))
+                self._retry_later(key, error)
+
+    def _retry_later(self, key: Key, error: Exception) -> None:
+        """Reconcile again in a while: the API may be back, a fixed bug deployed."""
+        if isinstance(error, ApiError):
+            log.warning("schedule %s/%s: %s; retrying in %ss", *key, error, RETRY_SECONDS)
+        else:
+            log.exception("schedule %s/%s: unexpected error; retrying in %ss", *key, RETRY_SECONDS)
+        spawn_later(RETRY_SECONDS, lambda: self.changed(key))
 
     async def _fire_locked(self, key: Key, deadline: datetime) -> None:
         body = self._store.schedules.get(key)

@@ -334,9 +334,7 @@ class TaskController:
                 return
             except ApiError as error:
                 if not error.user_error:
-                    log.warning("task %s/%s: %s; retrying", *key, error)
-                    await asyncio.sleep(RETRY_SECONDS)
-                    return
+                    raise
                 await self._fail(key, task, f"the Job was refused: {error.message}", now)
                 return
             await self._writer.update(
@@ -352,7 +350,8 @@ class TaskController:
             metrics.TASKS_DISPATCHED.labels(scheduler_id=scheduler_id).inc()
             log.info("task %s/%s: dispatched as Job %s", *key, job["metadata"]["name"])
         except ApiError as error:
-            log.warning("task %s/%s: %s", *key, error)
+            log.warning("task %s/%s: %s; retrying in %ss", *key, error, RETRY_SECONDS)
+            await asyncio.sleep(RETRY_SECONDS)  # back off while holding the slot
         finally:
             self._starting[scheduler_id].discard(key)
             self.poke(scheduler_id)
