@@ -72,6 +72,12 @@ class Runtime:
             asyncio.create_task(self.tasks.run(), name="kadence-dispatch"),
         ]
 
+    def check_alive(self) -> None:
+        """Fail the liveness probe when a loop has died, so that the pod is restarted."""
+        for loop in self._loops:
+            if loop.done():
+                raise RuntimeError(f"the {loop.get_name()} loop has stopped")
+
     async def stop(self) -> None:
         for loop in self._loops:
             loop.cancel()
@@ -101,10 +107,11 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await runtime_of(memo).stop()
 
 
-@kopf.on.probe(id="queues")
-def queues(memo: kopf.Memo, **_: Any) -> dict[str, int]:
-    store = runtime_of(memo).store
-    return {"schedules": len(store.schedules), "tasks": len(store.tasks)}
+@kopf.on.probe(id="kadence", errors=kopf.ErrorsMode.PERMANENT)
+def alive(memo: kopf.Memo, **_: Any) -> dict[str, int]:
+    runtime = runtime_of(memo)
+    runtime.check_alive()
+    return {"schedules": len(runtime.store.schedules), "tasks": len(runtime.store.tasks)}
 
 
 @kopf.on.event(GROUP, VERSION, "schedules")
