@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,20 +35,12 @@ from tests.support.chart import (
     select,
     the,
 )
+from tests.support.kube import wait_for
 
 pytestmark = pytest.mark.e2e
 
 WATCHED = ["team-a", "team-b"]  # as in deploy/overlays/namespaced
 OPERATOR = f"system:serviceaccount:{NAMESPACE}:{RELEASE}"
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Wait until check() is true: admission policies take effect a moment after creation."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for: {what}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -424,7 +415,8 @@ def test_schedules_need_the_right_to_create_jobs(
         return result.returncode != 0 and "may not create Jobs" in result.stderr
 
     # RBAC alone would let the writer in; the policy keeps it out.
-    eventually(lambda: refused(writer, schedule), "the policy to refuse the writer's Schedule")
+    # Admission policies take effect a moment after they are created.
+    wait_for(lambda: refused(writer, schedule), 30, "the policy to refuse the writer's Schedule")
     assert refused(writer, task)
 
     # The operator may create Jobs here, so the Tasks it makes pass.
@@ -440,8 +432,9 @@ def test_schedules_need_the_right_to_create_jobs(
             "writer",
         ),
     )
-    eventually(
+    wait_for(
         lambda: create_as(writer, schedule).returncode == 0,
+        30,
         "the writer's Schedule to pass once it may create Jobs",
     )
     assert create_as(writer, task).returncode == 0
