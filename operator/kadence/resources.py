@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,8 +12,21 @@ from pydantic import ValidationError
 from kadence import API_VERSION
 from kadence.deadlines import ScheduleTiming, timing_of
 from kadence.jobs import DataTooLarge, build_job, task_data_json
-from kadence.models import HistoryEntry, ScheduleRef, ScheduleSpec, TaskPhase, TaskSpec, TaskStatus
-from kadence.naming import SCHEDULE_LABEL, SCHEDULER_ID_LABEL, default_hash
+from kadence.models import (
+    HistoryEntry,
+    ScheduleRef,
+    ScheduleSpec,
+    ScheduleStatus,
+    TaskPhase,
+    TaskSpec,
+    TaskStatus,
+)
+from kadence.naming import (
+    SCHEDULE_LABEL,
+    SCHEDULER_ID_LABEL,
+    default_hash,
+    task_name_for_deadline,
+)
 from kadence.queue import QueueItem
 from kadence.status import parse_time
 
@@ -142,3 +156,29 @@ def service_account_of(task: Body) -> str | None:
     template = ((task.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
     pod = (template.get("template") or {}).get("spec") or {}
     return pod.get("serviceAccountName") or pod.get("serviceAccount") or None
+
+
+def deadline_of_run(schedule_name: str, task: Body) -> datetime | None:
+    """The deadline a task was made for, if it is one of its schedule's deadline runs (not
+    a run asked for by hand, whose name is not derived from a deadline)."""
+    made_for = parse_time((task.get("spec") or {}).get("deadlineAt"))
+    if made_for is None or task["metadata"]["name"] != task_name_for_deadline(
+        schedule_name, made_for
+    ):
+        return None
+    return made_for
+
+
+def unrecorded_runs(
+    schedule_name: str, tasks: Iterable[Body], status: ScheduleStatus, since: datetime
+) -> list[Body]:
+    """Deadline runs from `since` on that the schedule's status does not know: made by an
+    attempt that crashed before it could record them."""
+    known = {*status.active, *(entry.task for entry in status.history)}
+    return [
+        task
+        for task in tasks
+        if task["metadata"]["name"] not in known
+        and (made_for := deadline_of_run(schedule_name, task)) is not None
+        and made_for >= since
+    ]

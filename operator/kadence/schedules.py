@@ -35,7 +35,7 @@ from kadence.naming import (
     task_name_for_run_request,
 )
 from kadence.queue import decide_concurrency
-from kadence.resources import read_schedule, task_for_run
+from kadence.resources import read_schedule, task_for_run, unrecorded_runs
 from kadence.status import (
     disabled_condition,
     invalid_condition,
@@ -125,7 +125,7 @@ class ScheduleController:
             if status.observed_timing != timing.signature:
                 status.deadline_at = timing.first_deadline(
                     now=now,
-                    created_at=_created_at(current),
+                    created_at=parse_time(current["metadata"]["creationTimestamp"]),
                     last_finished_at=_last_finished_at(status),
                     has_run=status.counts.created > 0,
                     active=bool(status.active),
@@ -279,7 +279,14 @@ class ScheduleController:
 
         # 2. A Task that an earlier attempt made for a due deadline, but could not record
         #    (a crash between the two writes), counts as run, not missed.
-        adopted = self._unrecorded_runs(key, status, deadline, plan)
+        running = {task_name_for_deadline(key[1], run_at) for run_at in plan.run}
+        adopted = [
+            task
+            for task in unrecorded_runs(
+                key[1], self._store.tasks_of_schedule(key), status, deadline
+            )
+            if key_of(task)[1] not in running
+        ]
 
         # 3. Each run: the concurrency policy decides, then a Task named for its deadline.
         created: list[tuple[str, datetime]] = []
@@ -334,26 +341,6 @@ class ScheduleController:
         if written is not None:
             self._arm(key, ScheduleStatus.model_validate(written.get("status") or {}).deadline_at)
 
-    def _unrecorded_runs(
-        self, key: Key, status: ScheduleStatus, deadline: datetime, plan: DuePlan
-    ) -> list[Body]:
-        """Tasks of due deadlines, other than those about to run, that status does not know."""
-        running = {task_name_for_deadline(key[1], run_at) for run_at in plan.run}
-        known = {*status.active, *(entry.task for entry in status.history)}
-        found = []
-        for task in self._store.tasks_of_schedule(key):
-            name = task["metadata"]["name"]
-            made_for = parse_time((task.get("spec") or {}).get("deadlineAt"))
-            if (
-                made_for is not None
-                and made_for >= deadline
-                and name == task_name_for_deadline(key[1], made_for)
-                and name not in running
-                and name not in known
-            ):
-                found.append(task)
-        return found
-
     async def _create_task(
         self, body: Body, spec: ScheduleSpec, name: str, deadline: datetime
     ) -> None:
@@ -406,10 +393,6 @@ def _accepted_before(body: Body, generation: int) -> bool:
         and ready is not None
         and ready.reason != "InvalidSpec"
     )
-
-
-def _created_at(body: Body) -> datetime:
-    return datetime.fromisoformat(body["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
 
 
 def _last_finished_at(status: ScheduleStatus) -> datetime | None:

@@ -224,22 +224,12 @@ def record_finished(
     if entry.phase is TaskPhase.COMPLETED:
         new.counts.completed += 1
         new.last_successful_at = _latest(new.last_successful_at, finished_at)
-        health = Condition(
-            type=HEALTHY,
-            status="True",
-            reason="LastRunSucceeded",
-            message=f"task {entry.task} completed",
-        )
+        health = _health("True", "LastRunSucceeded", f"task {entry.task} completed")
         new.conditions = set_condition(new.conditions, health, now)
     elif entry.phase is TaskPhase.FAILED:
         new.counts.failed += 1
         new.last_failed_at = _latest(new.last_failed_at, finished_at)
-        health = Condition(
-            type=HEALTHY,
-            status="False",
-            reason="LastRunFailed",
-            message=f"task {entry.task} failed",
-        )
+        health = _health("False", "LastRunFailed", f"task {entry.task} failed")
         new.conditions = set_condition(new.conditions, health, now)
     else:
         new.counts.cancelled += 1
@@ -270,12 +260,7 @@ def record_missed(status: ScheduleStatus, count: int, now: datetime) -> Schedule
         return new
     new.counts.missed += count
     deadlines = "deadline" if count == 1 else "deadlines"
-    health = Condition(
-        type=HEALTHY,
-        status="False",
-        reason="DeadlineMissed",
-        message=f"{count} {deadlines} passed without a run",
-    )
+    health = _health("False", "DeadlineMissed", f"{count} {deadlines} passed without a run")
     new.conditions = set_condition(new.conditions, health, now)
     return new
 
@@ -305,6 +290,11 @@ def tasks_to_prune(
     excess = succeeded[max(0, successful_limit) :] + failed[max(0, failed_limit) :]
     excess.sort(key=lambda task: (task.finished_at, task.name))
     return [task.name for task in excess]
+
+
+def _health(status: str, reason: str, message: str) -> Condition:
+    """The condition alerts watch: False after a failed run or a missed deadline."""
+    return Condition(type=HEALTHY, status=status, reason=reason, message=message)
 
 
 def _latest(old: datetime | None, new: datetime) -> datetime:

@@ -22,9 +22,10 @@ from kadence.config import OperatorConfig
 from kadence.jobs import DataTooLarge, build_job, job_belongs_to
 from kadence.kube import ApiError, Kube
 from kadence.models import TaskPhase, TaskStatus
-from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL, task_name_for_deadline
+from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL
 from kadence.queue import QueueItem, duplicate_of, plan_dispatch
 from kadence.resources import (
+    deadline_of_run,
     history_entry,
     phase_of,
     queue_item,
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 10.0
 RETRY_SECONDS = 5.0
-UNFINISHED = (TaskPhase.PENDING, TaskPhase.QUEUED, TaskPhase.DISPATCHED, TaskPhase.RUNNING)
 
 
 class TaskController:
@@ -87,7 +87,6 @@ class TaskController:
             for t in self._store.unfinished(scheduler_id)
             if t["metadata"]["namespace"] == namespace
             and t["metadata"]["name"] != exclude
-            and phase_of(t) in UNFINISHED
             and task_hash(t) == hash_
         )
 
@@ -108,10 +107,7 @@ class TaskController:
     async def cancel_queued_of(self, schedule: Key, message: str) -> None:
         """Cancel a disabled schedule's waiting deadline runs; runs asked for by hand stay."""
         for task in self._store.tasks_of_schedule(schedule):
-            made_for = parse_time((task.get("spec") or {}).get("deadlineAt"))
-            by_deadline = made_for is not None and task["metadata"]["name"] == (
-                task_name_for_deadline(schedule[1], made_for)
-            )
+            by_deadline = deadline_of_run(schedule[1], task) is not None
             if by_deadline and phase_of(task) in (TaskPhase.PENDING, TaskPhase.QUEUED):
                 await self.cancel(key_of(task), message)
 
@@ -147,6 +143,12 @@ class TaskController:
             await self.schedules.run_finished(schedule, entry)
         self.poke(scheduler_of(body))
 
+    def _task_of(self, job: Body) -> Body | None:
+        """The task a Job of ours runs, if that task still exists and owns it."""
+        task_name = (job["metadata"].get("labels") or {}).get(TASK_LABEL, "")
+        task = self._store.tasks.get((job["metadata"]["namespace"], task_name))
+        return task if task is not None and job_belongs_to(job, task["metadata"]["uid"]) else None
+
     def _drained(self, job: Body) -> None:
         """A Job of a deleted task is gone or finished: its slot is free."""
         for scheduler_id, keys in self._draining.items():
@@ -158,10 +160,8 @@ class TaskController:
         """A Job of ours moved: carry its progress to the task."""
         if observe_job(job).phase.finished:
             self._drained(job)
-        namespace = job["metadata"]["namespace"]
-        task_name = (job["metadata"].get("labels") or {}).get(TASK_LABEL)
-        task = self._store.tasks.get((namespace, task_name or ""))
-        if task is None or not job_belongs_to(job, task["metadata"]["uid"]):
+        task = self._task_of(job)
+        if task is None:
             return
         seen = observe_job(job)
         now = self._now()
@@ -182,10 +182,8 @@ class TaskController:
         """A Job deleted by hand fails its unfinished task, so the queue does not stall."""
         self._store.drop_job(key_of(job))
         self._drained(job)
-        namespace = job["metadata"]["namespace"]
-        task_name = (job["metadata"].get("labels") or {}).get(TASK_LABEL)
-        task = self._store.tasks.get((namespace, task_name or ""))
-        if task is None or not job_belongs_to(job, task["metadata"]["uid"]):
+        task = self._task_of(job)
+        if task is None:
             return
         if phase_of(task) in (TaskPhase.DISPATCHED, TaskPhase.RUNNING):
             now = self._now()

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kadence.jobs import build_job
-from kadence.models import TaskPhase
-from kadence.naming import default_hash
+from kadence.models import HistoryEntry, ScheduleStatus, TaskPhase
+from kadence.naming import default_hash, task_name_for_deadline, task_name_for_run_request
 from kadence.resources import (
+    deadline_of_run,
     history_entry,
     phase_of,
     queue_item,
@@ -20,6 +21,7 @@ from kadence.resources import (
     service_account_of,
     task_for_run,
     task_problem,
+    unrecorded_runs,
 )
 
 TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
@@ -200,3 +202,47 @@ def test_history_entry_uses_the_task_times_or_now() -> None:
 def test_service_account_of(pod_spec: dict[str, Any], account: str | None) -> None:
     template = {"spec": {"template": {"spec": {"containers": [], **pod_spec}}}}
     assert service_account_of(a_task(spec={"jobTemplate": template})) == account
+
+
+def a_run(name: str, deadline: datetime) -> dict[str, Any]:
+    return a_task(
+        metadata={"name": name}, spec={"deadlineAt": deadline.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    )
+
+
+NINE = datetime(2026, 1, 1, 9, tzinfo=UTC)
+TEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("task", "deadline"),
+    [
+        (a_run(task_name_for_deadline("s", TEN), TEN), TEN),
+        (a_run(task_name_for_run_request("s", "now"), TEN), None),
+        (a_run(task_name_for_deadline("s", NINE), TEN), None),
+        (a_task(metadata={"name": "manual"}), None),
+    ],
+    ids=["deadline-run", "requested-run", "name-and-deadline-disagree", "manual"],
+)
+def test_deadline_of_run(task: dict[str, Any], deadline: datetime | None) -> None:
+    assert deadline_of_run("s", task) == deadline
+
+
+def test_unrecorded_runs_are_deadline_runs_since_the_deadline_that_status_does_not_know() -> None:
+    runs = {
+        "old": a_run(task_name_for_deadline("s", NINE), NINE),
+        "active": a_run(task_name_for_deadline("s", TEN), TEN),
+        "finished": a_run(
+            task_name_for_deadline("s", TEN.replace(minute=1)), TEN.replace(minute=1)
+        ),
+        "orphan": a_run(task_name_for_deadline("s", TEN.replace(minute=2)), TEN.replace(minute=2)),
+        "requested": a_run(task_name_for_run_request("s", "x"), TEN.replace(minute=3)),
+    }
+    status = ScheduleStatus(
+        active=[runs["active"]["metadata"]["name"]],
+        history=[
+            HistoryEntry(task=runs["finished"]["metadata"]["name"], phase=TaskPhase.COMPLETED)
+        ],
+    )
+    found = unrecorded_runs("s", runs.values(), status, since=TEN)
+    assert found == [runs["orphan"]]
