@@ -29,6 +29,7 @@ test: $(BIN)/.installed binaries lint
 lint: $(BIN)/.installed
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
 	$(BIN)/python -m kadence.crdgen --check
 
 unit: $(BIN)/.installed

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from itertools import islice, takewhile
-from typing import Literal, Protocol
+from typing import Protocol
 
 from kadence.cron import Cron, InvalidSchedule, parse_cron
 
@@ -45,7 +46,14 @@ is dropped."""
 MAX_INTERVAL = timedelta(days=3650)
 """The longest interval: ten years, so that deadlines stay far inside the calendar."""
 
-MissedRunPolicy = Literal["RunLatest", "Skip", "RunAll"]
+
+# spec.missedRunPolicy, here rather than in kadence.models because the models import this
+# module (plan_due takes the field as it is). No docstring: it would show in the CRDs.
+class MissedRunPolicy(StrEnum):
+    RUN_LATEST = "RunLatest"
+    SKIP = "Skip"
+    RUN_ALL = "RunAll"
+
 
 _INTERVAL = re.compile(INTERVAL_PATTERN)
 _UNITS = {"h": 3600, "m": 60, "s": 1}
@@ -161,7 +169,7 @@ def plan_due(
     deadline_at: datetime,
     now: datetime,
     *,
-    missed_run_policy: MissedRunPolicy = "RunLatest",
+    missed_run_policy: MissedRunPolicy = MissedRunPolicy.RUN_LATEST,
     missed_run_limit: int = 10,
     starting_deadline_seconds: int | None = None,
 ) -> DuePlan:
@@ -198,12 +206,12 @@ def plan_due(
             seconds=starting_deadline_seconds
         ):
             return False
-        return missed_run_policy != "Skip" or lateness <= ON_TIME_GRACE
+        return missed_run_policy != MissedRunPolicy.SKIP or lateness <= ON_TIME_GRACE
 
     schedule = timing.rule
     if isinstance(schedule, timedelta):
         following = deadline_at + ((now - deadline_at) // schedule + 1) * schedule
-        run = (deadline_at,) if runs(deadline_at) else ()
+        run: tuple[datetime, ...] = (deadline_at,) if runs(deadline_at) else ()
         return DuePlan(run=run, missed=1 - len(run), next_deadline=following)
 
     following = schedule.next_after(deadline_at)
@@ -211,7 +219,7 @@ def plan_due(
         run = (deadline_at,) if runs(deadline_at) else ()
         return DuePlan(run=run, missed=1 - len(run), next_deadline=following)
 
-    wanted = missed_run_limit if missed_run_policy == "RunAll" else 1
+    wanted = missed_run_limit if missed_run_policy == MissedRunPolicy.RUN_ALL else 1
     recent = list(islice(takewhile(lambda t: t > deadline_at, schedule.at_or_before(now)), wanted))
     if len(recent) < wanted:
         recent.append(deadline_at)

@@ -7,12 +7,14 @@ The official client is synchronous; calls run in a thread pool sized for bursts
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -24,6 +26,8 @@ from kadence.background import spawn
 log = logging.getLogger(__name__)
 
 API_THREADS = 32
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -56,11 +60,18 @@ class ApiError(Exception):
 def _api_error(error: ApiException) -> ApiError:
     reason, message = error.reason or "", str(error.body or "")
     try:
-        body = json.loads(error.body)
+        body = json.loads(error.body or "")
         reason, message = body.get("reason", reason), body.get("message", message)
     except (TypeError, ValueError):
         pass
     return ApiError(error.status or 0, reason, message)
+
+
+def _json_object(value: object) -> dict[str, Any]:
+    """A response the client decoded from JSON (typed `object` by it) as the object it is."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object from the API, got {type(value).__name__}")
+    return value
 
 
 def load_client_config() -> None:
@@ -85,7 +96,9 @@ class Kube:
         self._core = client.CoreV1Api(api)
         self._instance = socket.gethostname()
 
-    async def _call(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _call(
+        self, verb: str, resource: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
         metrics.API_REQUESTS.labels(verb=verb, resource=resource).inc()
         loop = asyncio.get_running_loop()
         try:
@@ -96,10 +109,11 @@ class Kube:
             raise ApiError(0, "Unreachable", str(error)) from None
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
-        return await self._call(
+        obj = await self._call(
             "get", plural, self._custom.get_namespaced_custom_object,
             GROUP, VERSION, namespace, plural, name,
         )  # fmt: skip
+        return _json_object(obj)
 
     async def list(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace:
@@ -111,32 +125,36 @@ class Kube:
             result = await self._call(
                 "list", plural, self._custom.list_cluster_custom_object, GROUP, VERSION, plural
             )
-        return result.get("items", [])
+        items: list[dict[str, Any]] = _json_object(result).get("items", [])
+        return items
 
     async def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         namespace = body["metadata"]["namespace"]
-        return await self._call(
+        created = await self._call(
             "create", plural, self._custom.create_namespaced_custom_object,
             GROUP, VERSION, namespace, plural, body,
         )  # fmt: skip
+        return _json_object(created)
 
     async def patch(
         self, plural: str, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
         """Merge-patch an object's metadata or spec."""
-        return await self._call(
+        patched = await self._call(
             "patch", plural, self._custom.patch_namespaced_custom_object,
             GROUP, VERSION, namespace, plural, name, patch,
         )  # fmt: skip
+        return _json_object(patched)
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
         """Merge-patch status; a `metadata.resourceVersion` in the patch makes it conditional."""
-        return await self._call(
+        patched = await self._call(
             "patch_status", plural, self._custom.patch_namespaced_custom_object_status,
             GROUP, VERSION, namespace, plural, name, patch,
         )  # fmt: skip
+        return _json_object(patched)
 
     async def delete(self, plural: str, namespace: str, name: str) -> None:
         await self._call(
@@ -163,7 +181,7 @@ class Kube:
 
     async def list_jobs(
         self, label_selector: str, namespace: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         if namespace:
             jobs = await self._call(
                 "list", "jobs", self._batch.list_namespaced_job, namespace,
@@ -176,9 +194,9 @@ class Kube:
             )  # fmt: skip
         return [self._plain(job) for job in jobs.items]
 
-    def _plain(self, obj: Any) -> dict[str, Any]:
+    def _plain(self, obj: object) -> dict[str, Any]:
         """A typed client object as the API's JSON (camelCase dicts), like the watch gives."""
-        return self._batch.api_client.sanitize_for_serialization(obj)
+        return _json_object(self._batch.api_client.sanitize_for_serialization(obj))
 
     async def service_account_exists(self, namespace: str, name: str) -> bool:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from kadence.deadlines import INTERVAL_PATTERN
+from kadence.deadlines import INTERVAL_PATTERN, MissedRunPolicy
 
 INT32_MAX = 2**31 - 1
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
@@ -37,12 +37,6 @@ class ConcurrencyPolicy(StrEnum):
     FORBID = "Forbid"
     ALLOW = "Allow"
     REPLACE = "Replace"
-
-
-class MissedRunPolicy(StrEnum):
-    RUN_LATEST = "RunLatest"
-    SKIP = "Skip"
-    RUN_ALL = "RunAll"
 
 
 class TaskPhase(StrEnum):
