@@ -1,4 +1,4 @@
-"""The operator's configuration file: the design's format, and errors that name the problem."""
+"""The operator's configuration file: the documented format, and errors that name the problem."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from kadence.config import ConfigError, load_config, parse_config
 
 
-def test_the_design_example_is_read() -> None:
+def test_the_documented_example_is_read() -> None:
     config = parse_config(
         "queues:\n  defaultCapacity: 10\n  capacity:\n    boefje-org0: 4\nnamespaces: []\n"
     )

@@ -1,4 +1,4 @@
-"""The CRDs in crds/: current with the models, structural, documented, and true to design.md."""
+"""The CRDs in crds/: current with the models, structural, documented, true to docs/resources.md."""
 
 from __future__ import annotations
 
