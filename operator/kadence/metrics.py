@@ -30,6 +30,11 @@ QUEUE_ACTIVE = Gauge(
     "kadence_queue_active", "Tasks Dispatched or Running, per scheduler.", ["scheduler_id"]
 )
 SCHEDULES = Gauge("kadence_schedules", "Schedules known to the operator, by readiness.", ["ready"])
+RECONCILE_ERRORS = Counter(
+    "kadence_reconcile_errors_total",
+    "Reconciles that failed and were retried with backoff, per kind of object.",
+    ["kind"],
+)
 API_REQUESTS = Counter(
     "kadence_api_requests_total", "Requests made to the Kubernetes API.", ["verb", "resource"]
 )
