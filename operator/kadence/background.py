@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -18,11 +18,6 @@ def spawn(work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
     _running.add(task)
     task.add_done_callback(_finished)
     return task
-
-
-def spawn_later(delay: float, work: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-    """Run `work()` after `delay` seconds (a retry after a transient API error)."""
-    asyncio.get_running_loop().call_later(delay, lambda: spawn(work()))
 
 
 def _finished(task: asyncio.Task[Any]) -> None:

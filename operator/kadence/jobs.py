@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kadence import API_VERSION
-from kadence.naming import TASK_LABEL, canonical_json
+from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL, canonical_json
 from kadence.status import parse_time
 
 TASK_NAME_ENV = "KADENCE_TASK_NAME"
@@ -84,7 +84,11 @@ def build_job(task: Mapping[str, Any]) -> dict[str, Any]:
     job_metadata: dict[str, Any] = {
         "name": name,
         "namespace": metadata["namespace"],
-        "labels": {**(template_metadata.get("labels") or {}), TASK_LABEL: name},
+        "labels": {
+            **(template_metadata.get("labels") or {}),
+            TASK_LABEL: name,
+            SCHEDULER_ID_LABEL: spec["schedulerId"],
+        },
         "ownerReferences": [
             {
                 "apiVersion": API_VERSION,

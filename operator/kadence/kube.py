@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -83,6 +83,34 @@ def load_client_config() -> None:
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = API_THREADS
     client.Configuration.set_default(configuration)
+
+
+class KubeApi(Protocol):
+    """The API calls the controllers make: `Kube` against a cluster, or a fake in tests."""
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]: ...
+
+    async def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def patch(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def delete(self, plural: str, namespace: str, name: str) -> None: ...
+
+    async def create_job(self, job: dict[str, Any], dry_run: bool = False) -> dict[str, Any]: ...
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+    async def delete_job(self, namespace: str, name: str) -> None: ...
+
+    async def service_account_exists(self, namespace: str, name: str) -> bool: ...
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
 
 
 class Kube:

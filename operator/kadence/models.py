@@ -224,6 +224,15 @@ class HistoryEntry(KubeModel):
     finished_at: datetime | None = Field(default=None, description="When it finished.")
 
 
+class RecordedRun(KubeModel):
+    """A run already counted in `counts`, so that seeing it again never counts it twice."""
+
+    task: str = Field(description="Name of the Task.")
+    phase: TaskPhase | None = Field(
+        default=None, description="Its outcome, once counted; absent while it runs."
+    )
+
+
 class ScheduleStatus(KubeModel):
     """What the operator observed and did; written only through the status subresource."""
 
@@ -243,6 +252,13 @@ class ScheduleStatus(KubeModel):
     counts: Counts = Field(default_factory=Counts, description="How many times it ran, and how.")
     history: list[HistoryEntry] = Field(
         default_factory=list, description="The last historyLimit finished runs, newest first."
+    )
+    recorded: list[RecordedRun] = Field(
+        default_factory=list,
+        description=(
+            "The runs whose Task still exists and that are already counted: keeps counting "
+            "idempotent when a run is seen again."
+        ),
     )
     last_handled_run_request: str | None = Field(
         default=None,

@@ -1,7 +1,8 @@
 """The queue of a scheduler: order, dispatch and de-duplication, decided from plain data.
 
-The queue is the `Queued` tasks of one `schedulerId`; these functions decide what
-the seed's `pop` and `push` would, so the handlers only read tasks and write results.
+The queue is the `Queued` tasks of one `schedulerId`, with the API server as its table:
+these functions decide what leaves it first and what a deadline does about work that is
+still unfinished, so that the controllers only read tasks and write results.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class QueueItem:
 
 
 def queue_order(items: Iterable[QueueItem]) -> list[QueueItem]:
-    """The items in the order they leave the queue (the seed's `pop`)."""
+    """The items in the order they leave the queue: lower priority first."""
     return sorted(items, key=lambda item: item.sort_key)
 
 
@@ -75,19 +76,3 @@ def decide_concurrency(policy: ConcurrencyPolicy, holders: Sequence[str]) -> Con
             create=True, cancel=tuple(names), reason=f"Replace: cancelling {listed}"
         )
     return ConcurrencyDecision(create=True, cancel=(), reason=f"Allow: running alongside {listed}")
-
-
-def duplicate_of(
-    name: str, hash: str, queued: Iterable[QueueItem], *, namespace: str
-) -> str | None:
-    """The task that a manual task `namespace/name` would duplicate, or None.
-
-    The seed's queue refuses to push work whose hash is already queued or running, so a
-    manual task is refused while another task of its queue and namespace with the same
-    hash is Queued, Dispatched or Running. `queued` holds those tasks of the queue (any
-    namespace; the task itself may be among them); the first one in queue order wins.
-    """
-    for item in queue_order(queued):
-        if item.namespace == namespace and item.hash == hash and item.name != name:
-            return item.name
-    return None

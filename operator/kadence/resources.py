@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,6 @@ from kadence.models import (
     HistoryEntry,
     ScheduleRef,
     ScheduleSpec,
-    ScheduleStatus,
     TaskPhase,
     TaskSpec,
     TaskStatus,
@@ -31,6 +29,46 @@ from kadence.queue import QueueItem
 from kadence.status import parse_time
 
 Body = dict[str, Any]
+Key = tuple[str, str]
+"""(namespace, name)"""
+
+
+def key_of(body: Body) -> Key:
+    meta = body["metadata"]
+    return meta["namespace"], meta["name"]
+
+
+def scheduler_of(task: Body) -> str:
+    """The queue a task joins."""
+    return str((task.get("spec") or {}).get("schedulerId", ""))
+
+
+def _controller(body: Body) -> dict[str, Any]:
+    references = (body.get("metadata") or {}).get("ownerReferences") or []
+    return next((ref for ref in references if ref.get("controller") is True), {})
+
+
+def controller_uid(body: Body) -> str | None:
+    """The uid of the object that controls `body` (its controlling ownerReference), if any.
+
+    Ownership, not names or labels, says whose run a Task is and whose Job a Job is.
+    """
+    uid = _controller(body).get("uid")
+    return str(uid) if uid else None
+
+
+def controller_kind(body: Body) -> str | None:
+    """The kind of the object that controls `body`, if any."""
+    kind = _controller(body).get("kind")
+    return str(kind) if kind else None
+
+
+def schedule_key_of(task: Body) -> Key | None:
+    """The Schedule that controls a Task (whose reconcile a change to the Task concerns)."""
+    controller = _controller(task)
+    if controller.get("kind") != "Schedule" or not controller.get("name"):
+        return None
+    return task["metadata"]["namespace"], str(controller["name"])
 
 
 @dataclass(frozen=True)
@@ -167,18 +205,3 @@ def deadline_of_run(schedule_name: str, task: Body) -> datetime | None:
     ):
         return None
     return made_for
-
-
-def unrecorded_runs(
-    schedule_name: str, tasks: Iterable[Body], status: ScheduleStatus, since: datetime
-) -> list[Body]:
-    """Deadline runs from `since` on that the schedule's status does not know: made by an
-    attempt that crashed before it could record them."""
-    known = {*status.active, *(entry.task for entry in status.history)}
-    return [
-        task
-        for task in tasks
-        if task["metadata"]["name"] not in known
-        and (made_for := deadline_of_run(schedule_name, task)) is not None
-        and made_for >= since
-    ]

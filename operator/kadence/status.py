@@ -14,8 +14,6 @@ from typing import Any
 
 from kadence.models import (
     Condition,
-    HistoryEntry,
-    ScheduleStatus,
     TaskPhase,
     TaskStatus,
 )
@@ -174,6 +172,11 @@ def invalid_condition(message: str, generation: int | None) -> Condition:
     return _ready("False", "InvalidSpec", message, generation)
 
 
+def health_condition(status: str, reason: str, message: str) -> Condition:
+    """The condition alerts watch: False after a failed run or a missed deadline."""
+    return Condition(type=HEALTHY, status=status, reason=reason, message=message)
+
+
 def _ready(status: str, reason: str, message: str, generation: int | None) -> Condition:
     return Condition(
         type=READY,
@@ -182,87 +185,6 @@ def _ready(status: str, reason: str, message: str, generation: int | None) -> Co
         message=message,
         observed_generation=generation,
     )
-
-
-def record_created(status: ScheduleStatus, task_name: str, now: datetime) -> ScheduleStatus:
-    """The schedule status after making a task.
-
-    A task already in `active`, or already finished into `history`, is not counted again:
-    a retry after a crash re-applies this for a task that the first attempt made.
-    `lastScheduledAt` is when the task was made (`now`); the deadline itself is kept on
-    the task, as status.deadlineAt holds only the next one.
-    """
-    new = status.model_copy(deep=True)
-    if task_name in new.active or any(entry.task == task_name for entry in new.history):
-        return new
-    new.active.append(task_name)
-    new.counts.created += 1
-    new.last_scheduled_at = now
-    return new
-
-
-def record_finished(
-    status: ScheduleStatus, entry: HistoryEntry, history_limit: int, now: datetime
-) -> ScheduleStatus:
-    """The schedule status after one of its tasks finished.
-
-    Only a task still in `active` is recorded, which makes a repeat a no-op. A failed
-    run turns Healthy False and a completed one turns it True; a cancelled run says
-    nothing about health and leaves it.
-    """
-    if not entry.phase.finished:
-        raise ValueError(f"task {entry.task} is {entry.phase}, not finished")
-    new = status.model_copy(deep=True)
-    if entry.task not in new.active:
-        return new
-    finished_at = entry.finished_at or now
-    recorded = entry.model_copy(update={"finished_at": finished_at})
-    new.active = [name for name in new.active if name != entry.task]
-    history = [recorded, *(old for old in new.history if old.task != entry.task)]
-    history.sort(key=lambda old: old.finished_at or _OLDEST, reverse=True)
-    new.history = history[: max(0, history_limit)]
-    if entry.phase is TaskPhase.COMPLETED:
-        new.counts.completed += 1
-        new.last_successful_at = _latest(new.last_successful_at, finished_at)
-        health = _health("True", "LastRunSucceeded", f"task {entry.task} completed")
-        new.conditions = set_condition(new.conditions, health, now)
-    elif entry.phase is TaskPhase.FAILED:
-        new.counts.failed += 1
-        new.last_failed_at = _latest(new.last_failed_at, finished_at)
-        health = _health("False", "LastRunFailed", f"task {entry.task} failed")
-        new.conditions = set_condition(new.conditions, health, now)
-    else:
-        new.counts.cancelled += 1
-    return new
-
-
-def record_skipped(status: ScheduleStatus, count: int) -> ScheduleStatus:
-    """The schedule status after its concurrency policy skipped `count` deadlines.
-
-    A skip is the policy doing its job, so health is left alone; the reason belongs in
-    an Event. Not idempotent by itself: apply it
-    in the same status write as the new deadline.
-    """
-    _check_count(count)
-    new = status.model_copy(deep=True)
-    new.counts.skipped += count
-    return new
-
-
-def record_missed(status: ScheduleStatus, count: int, now: datetime) -> ScheduleStatus:
-    """The schedule status after `count` deadlines passed unrun: Healthy turns False.
-
-    Not idempotent by itself: apply it in the same status write as the new deadline.
-    """
-    _check_count(count)
-    new = status.model_copy(deep=True)
-    if count == 0:
-        return new
-    new.counts.missed += count
-    deadlines = "deadline" if count == 1 else "deadlines"
-    health = _health("False", "DeadlineMissed", f"{count} {deadlines} passed without a run")
-    new.conditions = set_condition(new.conditions, health, now)
-    return new
 
 
 @dataclass(frozen=True)
@@ -290,17 +212,3 @@ def tasks_to_prune(
     excess = succeeded[max(0, successful_limit) :] + failed[max(0, failed_limit) :]
     excess.sort(key=lambda task: (task.finished_at, task.name))
     return [task.name for task in excess]
-
-
-def _health(status: str, reason: str, message: str) -> Condition:
-    """The condition alerts watch: False after a failed run or a missed deadline."""
-    return Condition(type=HEALTHY, status=status, reason=reason, message=message)
-
-
-def _latest(old: datetime | None, new: datetime) -> datetime:
-    return new if old is None or new > old else old
-
-
-def _check_count(count: int) -> None:
-    if count < 0:
-        raise ValueError(f"count must not be negative, got {count}")

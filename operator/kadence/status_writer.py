@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from kadence.background import spawn
-from kadence.kube import ApiError, Kube
+from kadence.kube import ApiError, KubeApi
 from kadence.store import Body, Key
 
 log = logging.getLogger(__name__)
@@ -36,22 +36,49 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+async def write_status(kube: KubeApi, plural: str, body: Body, new: dict[str, Any]) -> Body | None:
+    """Write `new` as the status of `body` as it was read; nothing when they are equal.
+
+    Conditional on the resourceVersion read, so a status this writer has not seen is never
+    overwritten: a conflict raises, and the reconcile runs again on what is current.
+    Returns the written object, or None when nothing was written or the object is gone.
+    """
+    old = body.get("status") or {}
+    if new == old:
+        return None
+    meta = body["metadata"]
+    patch = {
+        "metadata": {"resourceVersion": meta["resourceVersion"]},
+        "status": status_patch(old, new),
+    }
+    try:
+        written: Body = await kube.patch_status(plural, meta["namespace"], meta["name"], patch)
+    except ApiError as error:
+        if error.not_found:
+            return None
+        raise
+    return written
+
+
 class StatusWriter(Generic[S]):
     """Coalescing, conflict-retrying writer for the status of one kind of resource."""
 
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         plural: str,
         model: type[S],
         lookup: Callable[[Key], Body | None],
         remember: Callable[[Body], Any],
+        *,
+        written: Callable[[Body, Body], None] = lambda old, new: None,
     ) -> None:
         self._kube = kube
         self._plural = plural
         self._model = model
         self._lookup = lookup
         self._remember = remember
+        self._written = written
         self._pending: dict[Key, list[tuple[Mutation[S], asyncio.Future[Body | None]]]] = (
             defaultdict(list)
         )
@@ -121,5 +148,6 @@ class StatusWriter(Generic[S]):
                     return None
                 raise
             self._remember(written)
+            self._written(body, written)
             return written
         raise ApiError(409, "Conflict", f"{self._plural} {namespace}/{name}: status kept changing")

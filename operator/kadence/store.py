@@ -1,25 +1,22 @@
 """An in-memory mirror of Schedules, Tasks and their Jobs, fed by watch events.
 
-It only speeds decisions up: every decision can be rebuilt from the API server,
-which is what happens at start-up (a full list before the loops start).
+It only speeds reads up: every decision can be rebuilt from the API server, which is
+what happens at start-up (a full list before any controller runs). The indexes answer
+the questions the controllers ask: which Tasks a Schedule controls (by its uid), what a
+name in a namespace holds, which Tasks of a queue are unfinished, which Job a Task
+controls, and which Jobs a queue has.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Mapping
 
 from kadence.models import FINISHED_PHASES
-from kadence.naming import TASK_LABEL
+from kadence.naming import SCHEDULER_ID_LABEL
+from kadence.resources import Body, Key, controller_kind, controller_uid, key_of, scheduler_of
 
-Key = tuple[str, str]
-Body = dict[str, Any]
-
-
-def key_of(body: Body) -> Key:
-    meta = body["metadata"]
-    return meta["namespace"], meta["name"]
+__all__ = ["Body", "Key", "Store", "key_of"]
 
 
 def _newer(old: Body | None, new: Body) -> bool:
@@ -32,15 +29,29 @@ def _newer(old: Body | None, new: Body) -> bool:
         return True
 
 
+def _finished(task: Body) -> bool:
+    return (task.get("status") or {}).get("phase") in FINISHED_PHASES
+
+
+def _queue_of_job(job: Body) -> str:
+    return str((job["metadata"].get("labels") or {}).get(SCHEDULER_ID_LABEL, ""))
+
+
 class Store:
-    """Latest known bodies by (namespace, name), with unfinished tasks grouped per queue."""
+    """Latest known bodies by (namespace, name), with the indexes the controllers query."""
 
     def __init__(self) -> None:
         self.schedules: dict[Key, Body] = {}
         self.tasks: dict[Key, Body] = {}
         self.jobs: dict[Key, Body] = {}
+        self._by_namespace: dict[str, dict[str, Body]] = defaultdict(dict)
+        self._owned: dict[str, set[Key]] = defaultdict(set)
+        self._task_uids: dict[str, Key] = {}
         self._open: dict[str, set[Key]] = defaultdict(set)
-        self._schedule_tasks: dict[Key, set[Key]] = defaultdict(set)
+        self._job_of: dict[str, Body] = {}
+        self._queue_jobs: dict[str, set[Key]] = defaultdict(set)
+
+    # -- schedules -------------------------------------------------------------------
 
     def put_schedule(self, body: Body) -> bool:
         key = key_of(body)
@@ -52,6 +63,8 @@ class Store:
     def drop_schedule(self, key: Key) -> None:
         self.schedules.pop(key, None)
 
+    # -- tasks -----------------------------------------------------------------------
+
     def put_task(self, body: Body) -> bool:
         key = key_of(body)
         old = self.tasks.get(key)
@@ -60,11 +73,15 @@ class Store:
         if old is not None:
             self._unindex_task(key, old)
         self.tasks[key] = body
+        self._by_namespace[key[0]][key[1]] = body
+        uid = body["metadata"].get("uid")
+        if uid:
+            self._task_uids[uid] = key
+        owner = controller_uid(body)
+        if owner is not None:
+            self._owned[owner].add(key)
         if not _finished(body):
             self._open[scheduler_of(body)].add(key)
-        ref = schedule_of(body)
-        if ref is not None:
-            self._schedule_tasks[ref].add(key)
         return True
 
     def drop_task(self, key: Key) -> Body | None:
@@ -74,53 +91,83 @@ class Store:
         return body
 
     def _unindex_task(self, key: Key, body: Body) -> None:
-        self._open[scheduler_of(body)].discard(key)
-        ref = schedule_of(body)
-        if ref is not None:
-            self._schedule_tasks[ref].discard(key)
+        names = self._by_namespace.get(key[0])
+        if names is not None:
+            names.pop(key[1], None)
+            if not names:
+                del self._by_namespace[key[0]]
+        self._task_uids.pop(body["metadata"].get("uid", ""), None)
+        owner = controller_uid(body)
+        if owner is not None:
+            self._owned[owner].discard(key)
+            if not self._owned[owner]:
+                del self._owned[owner]
+        queue = scheduler_of(body)
+        self._open[queue].discard(key)
+        if not self._open[queue]:
+            del self._open[queue]
+
+    def owned_tasks(self, owner_uid: str) -> list[Body]:
+        """The Tasks whose controlling ownerReference carries `owner_uid`."""
+        return [self.tasks[key] for key in self._owned.get(owner_uid, ())]
+
+    def namespace_tasks(self, namespace: str) -> Mapping[str, Body]:
+        """Every Task of a namespace by name (read-only use)."""
+        return self._by_namespace.get(namespace, {})
+
+    def unfinished(self, queue: str, namespace: str | None = None) -> list[Body]:
+        """The unfinished Tasks of a queue (of one namespace, if given)."""
+        keys = self._open.get(queue, ())
+        return [self.tasks[k] for k in keys if namespace is None or k[0] == namespace]
+
+    def queues(self) -> list[str]:
+        """Queues with unfinished Tasks."""
+        return list(self._open)
+
+    @property
+    def task_uids(self) -> Mapping[str, Key]:
+        return self._task_uids
+
+    # -- jobs ------------------------------------------------------------------------
 
     def put_job(self, body: Body) -> bool:
+        """Keep a Job controlled by a Task; any other Job is not the operator's concern."""
         key = key_of(body)
-        if not _newer(self.jobs.get(key), body):
+        if controller_kind(body) != "Task":
             return False
+        old = self.jobs.get(key)
+        if not _newer(old, body):
+            return False
+        if old is not None:
+            self._unindex_job(key, old)
         self.jobs[key] = body
+        self._job_of[controller_uid(body) or ""] = body
+        self._queue_jobs[_queue_of_job(body)].add(key)
         return True
 
-    def drop_job(self, key: Key) -> None:
-        self.jobs.pop(key, None)
+    def drop_job(self, key: Key) -> Body | None:
+        body = self.jobs.pop(key, None)
+        if body is not None:
+            self._unindex_job(key, body)
+        return body
 
-    def unfinished(self, scheduler_id: str) -> Iterator[Body]:
-        """The tasks of one scheduler that have not finished: its queue and its running work."""
-        for key in list(self._open.get(scheduler_id, ())):
-            body = self.tasks.get(key)
-            if body is not None:
-                yield body
+    def _unindex_job(self, key: Key, body: Body) -> None:
+        owner = controller_uid(body) or ""
+        if self._job_of.get(owner) is body:
+            del self._job_of[owner]
+        queue = _queue_of_job(body)
+        self._queue_jobs[queue].discard(key)
+        if not self._queue_jobs[queue]:
+            del self._queue_jobs[queue]
 
-    def scheduler_ids(self) -> list[str]:
-        """Schedulers with unfinished tasks."""
-        return [sid for sid, keys in self._open.items() if keys]
+    def job_of(self, task: Body) -> Body | None:
+        """The Job the task controls, if there is one."""
+        return self._job_of.get(task["metadata"].get("uid", ""))
 
-    def tasks_of_schedule(self, key: Key) -> list[Body]:
-        return [self.tasks[k] for k in list(self._schedule_tasks.get(key, ())) if k in self.tasks]
+    @property
+    def jobs_by_owner(self) -> Mapping[str, Body]:
+        return self._job_of
 
-    def job_for(self, task: Body) -> Body | None:
-        """The task's Job, if one with its name carries its label."""
-        job = self.jobs.get(key_of(task))
-        if job is None:
-            return None
-        labels = job["metadata"].get("labels") or {}
-        return job if labels.get(TASK_LABEL) == task["metadata"]["name"] else None
-
-
-def _finished(task: Body) -> bool:
-    return (task.get("status") or {}).get("phase") in FINISHED_PHASES
-
-
-def scheduler_of(task: Body) -> str:
-    return task.get("spec", {}).get("schedulerId", "")
-
-
-def schedule_of(task: Body) -> Key | None:
-    ref = (task.get("spec") or {}).get("scheduleRef") or {}
-    name = ref.get("name")
-    return (task["metadata"]["namespace"], name) if name else None
+    def queue_jobs(self, queue: str) -> list[Body]:
+        """The Jobs labelled with a queue (those of deleted Tasks hold its slots)."""
+        return [self.jobs[k] for k in self._queue_jobs.get(queue, ())]

@@ -228,12 +228,16 @@ class Sampler:
 
 
 def assert_job_is_the_template(kube: Kube, task: Body, template: Body) -> None:
-    """The task's Job is its template plus a label, an owner reference and four variables
-    in every container, and nothing else."""
+    """The task's Job is its template plus two labels (its task, its queue), an owner
+    reference and four variables in every container, and nothing else."""
     namespace, ok = task["metadata"]["namespace"], task["metadata"]["name"]
     data, scheduler_id = task["spec"]["data"], task["spec"]["schedulerId"]
     job = plain(kube, kube.batch.read_namespaced_job(ok, namespace))
-    assert job["metadata"]["labels"] == {**template["metadata"]["labels"], "kadence.dev/task": ok}
+    assert job["metadata"]["labels"] == {
+        **template["metadata"]["labels"],
+        "kadence.dev/task": ok,
+        "kadence.dev/scheduler-id": scheduler_id,
+    }
     assert job["metadata"].get("annotations") == template["metadata"]["annotations"]
     assert job["metadata"]["ownerReferences"] == [
         {

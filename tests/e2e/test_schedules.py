@@ -169,7 +169,7 @@ def test_an_interval_schedule_makes_its_first_task_at_once(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
     """The first Task of an interval Schedule is made at its creation, named, labelled, owned
-    and specified as the design says; the status records it; after the run, the next deadline
+    and specified as docs/resources.md says; the status records it; after the run, the next deadline
     is the finish plus the interval; deleting the Schedule removes its Tasks and Jobs."""
     queue = queue_of(namespace)
     data = {"target": "example.org", "ports": [443, 80], "deep": {"b": 1, "a": "é"}}

@@ -103,7 +103,11 @@ def test_job_identity_and_owner() -> None:
 
 def test_job_labels_and_annotations_come_from_the_template_with_the_task_label_winning() -> None:
     metadata = build_job(make_task())["metadata"]
-    assert metadata["labels"] == {"team": "red", "kadence.dev/task": "nightly-1704067200"}
+    assert metadata["labels"] == {
+        "team": "red",
+        "kadence.dev/task": "nightly-1704067200",
+        "kadence.dev/scheduler-id": "boefje-org0",
+    }
     assert metadata["annotations"] == {"note": "kept"}
 
 
@@ -111,7 +115,10 @@ def test_template_without_metadata() -> None:
     task = make_task()
     del task["spec"]["jobTemplate"]["metadata"]
     metadata = build_job(task)["metadata"]
-    assert metadata["labels"] == {"kadence.dev/task": "nightly-1704067200"}
+    assert metadata["labels"] == {
+        "kadence.dev/task": "nightly-1704067200",
+        "kadence.dev/scheduler-id": "boefje-org0",
+    }
     assert "annotations" not in metadata
 
 

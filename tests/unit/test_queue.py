@@ -7,7 +7,6 @@ from kadence.queue import (
     ConcurrencyDecision,
     QueueItem,
     decide_concurrency,
-    duplicate_of,
     plan_dispatch,
     queue_order,
 )
@@ -121,26 +120,3 @@ def test_decide_concurrency(
     assert isinstance(decision, ConcurrencyDecision)
     assert (decision.create, decision.cancel) == (create, cancel)
     assert reason_has in decision.reason
-
-
-@pytest.mark.parametrize(
-    ("others", "expected"),
-    [
-        ([], None),
-        ([item("manual-1", hash="h")], None),
-        ([item("other", hash="h")], "other"),
-        ([item("other", hash="different")], None),
-        ([item("other", hash="h", namespace="tenant-b")], None),
-        ([item("manual-1", hash="h"), item("b", 3, hash="h"), item("a", 1, hash="h")], "a"),
-    ],
-    ids=[
-        "empty-queue",
-        "only-itself",
-        "same-hash",
-        "different-hash",
-        "other-namespace-is-not-a-duplicate",
-        "first-in-queue-order",
-    ],
-)
-def test_duplicate_of(others: list[QueueItem], expected: str | None) -> None:
-    assert duplicate_of("manual-1", "h", others, namespace="default") == expected

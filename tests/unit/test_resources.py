@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kadence.jobs import build_job
-from kadence.models import HistoryEntry, ScheduleStatus, TaskPhase
+from kadence.models import TaskPhase
 from kadence.naming import default_hash, task_name_for_deadline, task_name_for_run_request
 from kadence.resources import (
     deadline_of_run,
@@ -21,7 +21,6 @@ from kadence.resources import (
     service_account_of,
     task_for_run,
     task_problem,
-    unrecorded_runs,
 )
 
 TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
@@ -226,23 +225,3 @@ TEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 )
 def test_deadline_of_run(task: dict[str, Any], deadline: datetime | None) -> None:
     assert deadline_of_run("s", task) == deadline
-
-
-def test_unrecorded_runs_are_deadline_runs_since_the_deadline_that_status_does_not_know() -> None:
-    runs = {
-        "old": a_run(task_name_for_deadline("s", NINE), NINE),
-        "active": a_run(task_name_for_deadline("s", TEN), TEN),
-        "finished": a_run(
-            task_name_for_deadline("s", TEN.replace(minute=1)), TEN.replace(minute=1)
-        ),
-        "orphan": a_run(task_name_for_deadline("s", TEN.replace(minute=2)), TEN.replace(minute=2)),
-        "requested": a_run(task_name_for_run_request("s", "x"), TEN.replace(minute=3)),
-    }
-    status = ScheduleStatus(
-        active=[runs["active"]["metadata"]["name"]],
-        history=[
-            HistoryEntry(task=runs["finished"]["metadata"]["name"], phase=TaskPhase.COMPLETED)
-        ],
-    )
-    found = unrecorded_runs("s", runs.values(), status, since=TEN)
-    assert found == [runs["orphan"]]

@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from kadence.models import Condition, Counts, HistoryEntry, ScheduleStatus, TaskPhase, TaskStatus
+from kadence.models import Condition, TaskPhase, TaskStatus
 from kadence.status import (
     FinishedTask,
     JobObservation,
@@ -12,10 +12,6 @@ from kadence.status import (
     invalid_condition,
     observe_job,
     parse_time,
-    record_created,
-    record_finished,
-    record_missed,
-    record_skipped,
     scheduled_condition,
     set_condition,
     tasks_to_prune,
@@ -312,166 +308,6 @@ def test_advance_task_does_not_modify_its_input() -> None:
 
 
 # --- schedule status ----------------------------------------------------------------
-
-
-def entry(task: str, phase: TaskPhase, finished_at: datetime | None = T2) -> HistoryEntry:
-    return HistoryEntry(
-        task=task, deadline_at=T0, phase=phase, started_at=T1, finished_at=finished_at
-    )
-
-
-def test_record_created() -> None:
-    status = ScheduleStatus(active=["old"])
-    result = record_created(status, "new", T1)
-    assert result.active == ["old", "new"]
-    assert result.counts.created == 1
-    assert result.last_scheduled_at == T1
-    assert status == ScheduleStatus(active=["old"])
-
-
-@pytest.mark.parametrize(
-    "status",
-    [
-        ScheduleStatus(active=["t"], counts=Counts(created=1), last_scheduled_at=T0),
-        ScheduleStatus(
-            history=[entry("t", P.COMPLETED)], counts=Counts(created=1), last_scheduled_at=T0
-        ),
-    ],
-    ids=["already-active", "already-finished"],
-)
-def test_record_created_is_idempotent(status: ScheduleStatus) -> None:
-    result = record_created(status, "t", T1)
-    assert result == status
-    assert result is not status
-
-
-def test_record_created_twice_counts_once() -> None:
-    once = record_created(ScheduleStatus(), "t", T1)
-    assert record_created(once, "t", T2) == once
-
-
-@pytest.mark.parametrize(
-    ("phase", "counts", "healthy", "reason"),
-    [
-        (P.COMPLETED, Counts(created=1, completed=1), "True", "LastRunSucceeded"),
-        (P.FAILED, Counts(created=1, failed=1), "False", "LastRunFailed"),
-        (P.CANCELLED, Counts(created=1, cancelled=1), None, None),
-    ],
-    ids=["completed", "failed", "cancelled-leaves-health"],
-)
-def test_record_finished(
-    phase: TaskPhase, counts: Counts, healthy: str | None, reason: str | None
-) -> None:
-    status = ScheduleStatus(active=["t", "other"], counts=Counts(created=1))
-    result = record_finished(status, entry("t", phase), 10, T3)
-    assert result.active == ["other"]
-    assert result.counts == counts
-    assert result.history == [entry("t", phase)]
-    assert result.last_successful_at == (T2 if phase is P.COMPLETED else None)
-    assert result.last_failed_at == (T2 if phase is P.FAILED else None)
-    health = condition(result.conditions, "Healthy")
-    assert (health.status if health else None, health.reason if health else None) == (
-        healthy,
-        reason,
-    )
-
-
-def test_record_finished_is_idempotent() -> None:
-    status = ScheduleStatus(active=["t"], counts=Counts(created=1))
-    once = record_finished(status, entry("t", P.FAILED), 10, T3)
-    twice = record_finished(once, entry("t", P.FAILED), 10, T3)
-    assert twice == once
-    assert twice.counts.failed == 1
-
-
-def test_record_finished_ignores_a_task_that_is_not_active() -> None:
-    status = ScheduleStatus(active=["other"])
-    assert record_finished(status, entry("stranger", P.COMPLETED), 10, T3) == status
-
-
-def test_record_finished_refuses_an_unfinished_phase() -> None:
-    with pytest.raises(ValueError, match="not finished"):
-        record_finished(ScheduleStatus(active=["t"]), entry("t", P.RUNNING), 10, T3)
-
-
-def test_cancelled_run_leaves_an_earlier_failure_visible() -> None:
-    status = ScheduleStatus(active=["a", "b"])
-    failed = record_finished(status, entry("a", P.FAILED), 10, T2)
-    cancelled = record_finished(failed, entry("b", P.CANCELLED), 10, T3)
-    assert cancelled.conditions == failed.conditions
-
-
-def test_success_after_failure_turns_healthy_again() -> None:
-    status = ScheduleStatus(active=["a", "b"])
-    failed = record_finished(status, entry("a", P.FAILED, T1), 10, T1)
-    succeeded = record_finished(failed, entry("b", P.COMPLETED, T2), 10, T2)
-    health = condition(succeeded.conditions, "Healthy")
-    assert health is not None
-    assert (health.status, health.last_transition_time) == ("True", T2)
-    assert succeeded.last_failed_at == T1
-
-
-@pytest.mark.parametrize(
-    ("limit", "expected"),
-    [(10, ["new", "b", "a"]), (2, ["new", "b"]), (0, [])],
-    ids=["under-limit", "trimmed-to-limit", "limit-zero"],
-)
-def test_history_is_newest_first_and_limited(limit: int, expected: list[str]) -> None:
-    status = ScheduleStatus(
-        active=["new"], history=[entry("b", P.COMPLETED, T1), entry("a", P.FAILED, T0)]
-    )
-    result = record_finished(status, entry("new", P.COMPLETED, T2), limit, T3)
-    assert [e.task for e in result.history] == expected
-
-
-def test_history_stays_ordered_when_an_older_finish_arrives_late() -> None:
-    status = ScheduleStatus(active=["late"], history=[entry("b", P.COMPLETED, T2)])
-    result = record_finished(status, entry("late", P.COMPLETED, T1), 10, T3)
-    assert [e.task for e in result.history] == ["b", "late"]
-    assert result.last_successful_at == T1
-
-
-def test_finish_without_a_time_is_recorded_at_now() -> None:
-    result = record_finished(ScheduleStatus(active=["t"]), entry("t", P.COMPLETED, None), 10, T3)
-    assert result.history[0].finished_at == T3
-    assert result.last_successful_at == T3
-
-
-def test_last_successful_never_goes_back() -> None:
-    status = ScheduleStatus(active=["t"], last_successful_at=T3)
-    result = record_finished(status, entry("t", P.COMPLETED, T1), 10, T3)
-    assert result.last_successful_at == T3
-
-
-@pytest.mark.parametrize(("count", "expected"), [(0, 5), (3, 8)], ids=["none", "three"])
-def test_record_skipped(count: int, expected: int) -> None:
-    status = ScheduleStatus(counts=Counts(skipped=5))
-    result = record_skipped(status, count)
-    assert result.counts.skipped == expected
-    assert result.conditions == []
-    assert status.counts.skipped == 5
-
-
-@pytest.mark.parametrize(
-    ("count", "missed", "healthy"),
-    [(0, 0, None), (1, 1, "False"), (4, 4, "False")],
-    ids=["none-leaves-health", "one", "several"],
-)
-def test_record_missed(count: int, missed: int, healthy: str | None) -> None:
-    result = record_missed(ScheduleStatus(), count, T1)
-    assert result.counts.missed == missed
-    health = condition(result.conditions, "Healthy")
-    assert (health.status if health else None) == healthy
-    if health:
-        assert health.reason == "DeadlineMissed"
-        assert str(count) in health.message
-
-
-@pytest.mark.parametrize("record", [record_skipped, record_missed], ids=["skipped", "missed"])
-def test_negative_counts_are_refused(record: Any) -> None:
-    args = (-1,) if record is record_skipped else (-1, T1)
-    with pytest.raises(ValueError, match="negative"):
-        record(ScheduleStatus(), *args)
 
 
 @pytest.mark.parametrize(

@@ -54,19 +54,55 @@ def test_a_task_that_finishes_leaves_its_queue_and_moving_queues_moves_it() -> N
     store.put_task(task("t", 1, "Running", queue="q"))
     store.put_task(task("t", 2, "Completed", queue="q"))
     assert list(store.unfinished("q")) == []
-    assert store.scheduler_ids() == []
+    assert store.queues() == []
     store.put_task(task("u", 1, "Queued", queue="q"))
     store.drop_task(("ns", "u"))
     assert list(store.unfinished("q")) == []
 
 
-def test_tasks_of_a_schedule_and_their_jobs() -> None:
+def owned(name: str, version: int, owner_uid: str, phase: str | None = None) -> dict[str, Any]:
+    body = task(name, version, phase)
+    body["metadata"]["uid"] = f"uid-{name}"
+    body["metadata"]["ownerReferences"] = [
+        {"kind": "Schedule", "name": "s", "uid": owner_uid, "controller": True}
+    ]
+    return body
+
+
+def job(name: str, version: int, owner_uid: str | None, kind: str = "Task") -> dict[str, Any]:
+    references = [{"kind": kind, "name": name, "uid": owner_uid, "controller": True}]
+    return {
+        "metadata": {
+            "namespace": "ns",
+            "name": name,
+            "resourceVersion": str(version),
+            "labels": {"kadence.dev/task": name, "kadence.dev/scheduler-id": "q"},
+            "ownerReferences": references if owner_uid else [],
+        }
+    }
+
+
+def test_a_schedules_tasks_are_those_it_controls_by_uid() -> None:
     store = Store()
-    store.put_task(task("t", 1, "Running"))
-    assert [t["metadata"]["name"] for t in store.tasks_of_schedule(("ns", "s"))] == ["t"]
-    job = {"metadata": {"namespace": "ns", "name": "t", "resourceVersion": "5", "labels": {}}}
-    store.put_job(job)
-    assert store.job_for(store.tasks[("ns", "t")]) is None, "a Job without our label is not ours"
-    job["metadata"]["labels"] = {"kadence.dev/task": "t"}
-    store.put_job({**job, "metadata": {**job["metadata"], "resourceVersion": "6"}})
-    assert store.job_for(store.tasks[("ns", "t")]) is not None
+    store.put_task(owned("mine", 1, "uid-s"))
+    store.put_task(owned("old-incarnation", 1, "uid-old"))
+    store.put_task(task("named-after-it", 1))  # scheduleRef, but no ownerReference
+    assert [t["metadata"]["name"] for t in store.owned_tasks("uid-s")] == ["mine"]
+    assert set(store.namespace_tasks("ns")) == {"mine", "old-incarnation", "named-after-it"}
+    store.drop_task(("ns", "mine"))
+    assert store.owned_tasks("uid-s") == []
+    assert set(store.namespace_tasks("ns")) == {"old-incarnation", "named-after-it"}
+
+
+def test_a_job_is_a_tasks_only_when_the_task_controls_it() -> None:
+    store = Store()
+    store.put_task(owned("t", 1, "uid-s", "Running"))
+    assert not store.put_job(job("t", 5, None)), "a Job no Task controls is not kept"
+    store.put_job(job("t", 6, "uid-other"))
+    assert store.job_of(store.tasks[("ns", "t")]) is None, "controlled by another uid"
+    store.put_job(job("t", 7, "uid-t"))
+    assert store.job_of(store.tasks[("ns", "t")]) is not None
+    assert [j["metadata"]["name"] for j in store.queue_jobs("q")] == ["t"]
+    store.drop_job(("ns", "t"))
+    assert store.job_of(store.tasks[("ns", "t")]) is None
+    assert store.queue_jobs("q") == []

@@ -1,0 +1,144 @@
+"""The queue controller: admit new Tasks to their queue and turn its heads into Jobs.
+
+A queue's key is its `schedulerId`. Each pass reads the queue's unfinished Tasks and
+Jobs from the store, asks the pure `plan_queue` which Tasks join or are refused and
+which heads fit the capacity, and carries that out. One worker holds a queue at a time,
+so admissions of one queue see each other and its capacity is never counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from kadence import metrics
+from kadence.config import OperatorConfig
+from kadence.jobs import DataTooLarge, build_job, job_belongs_to
+from kadence.kube import ApiError, KubeApi
+from kadence.models import TaskPhase, TaskStatus
+from kadence.naming import SCHEDULER_ID_LABEL
+from kadence.resources import phase_of, scheduler_of, service_account_of
+from kadence.status import advance_task
+from kadence.status_writer import StatusWriter
+from kadence.store import Body, Key, Store, key_of
+from kadence.task_plan import Admission, plan_queue
+from kadence.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+WORKERS = 8
+RESYNC_SECONDS = 30.0
+
+
+class QueueController:
+    """Reconciles queues from a work queue keyed by schedulerId."""
+
+    def __init__(
+        self,
+        kube: KubeApi,
+        store: Store,
+        status: StatusWriter[TaskStatus],
+        config: OperatorConfig,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._kube = kube
+        self._store = store
+        self._status = status
+        self._config = config
+        self._now = now
+        self.queue: WorkQueue[str] = WorkQueue("queues", self.reconcile, workers=WORKERS)
+
+    async def resync(self) -> None:
+        """Every queue now and then, so that no missed event can stall one."""
+        while True:
+            for queue in self._store.queues():
+                self.queue.add(queue)
+            await asyncio.sleep(RESYNC_SECONDS)
+
+    async def reconcile(self, queue: str) -> None:
+        plan = plan_queue(
+            self._store.unfinished(queue),
+            self._store.jobs_by_owner,
+            self._store.queue_jobs(queue),
+            self._store.task_uids,
+            self._config.queues.capacity_of(queue),
+        )
+        metrics.QUEUE_DEPTH.labels(scheduler_id=queue).set(plan.depth)
+        metrics.QUEUE_ACTIVE.labels(scheduler_id=queue).set(plan.active)
+        now = self._now()
+        await asyncio.gather(*(self._admit(admission, now) for admission in plan.admit))
+        await asyncio.gather(*(self._start(queue, key) for key in plan.dispatch))
+
+    async def _admit(self, admission: Admission, now: datetime) -> None:
+        key = admission.key
+        if admission.label:
+            patch = {"metadata": {"labels": {SCHEDULER_ID_LABEL: self._queue_of(key)}}}
+            self._store.put_task(await self._kube.patch("tasks", *key, patch))
+        phase, message = admission.phase, admission.message
+        written = await self._status.update(
+            key, lambda status, _: advance_task(status, phase, now, message=message)
+        )
+        if written is not None and phase is not TaskPhase.QUEUED:
+            self._kube.event(written, "Warning", f"Task{phase.value}", message)
+
+    def _queue_of(self, key: Key) -> str:
+        task = self._store.tasks.get(key)
+        return scheduler_of(task) if task is not None else ""
+
+    async def _start(self, queue: str, key: Key) -> None:
+        """Create the Task's Job, then mark it Dispatched; a Job that cannot be made fails
+        the Task with the reason, so its slot is never held by something that cannot run."""
+        task = self._store.tasks.get(key)
+        if task is None or phase_of(task) is not TaskPhase.QUEUED:
+            return
+        now = self._now()
+        account = service_account_of(task)
+        if account and not await self._kube.service_account_exists(key[0], account):
+            await self._fail(
+                task, f"ServiceAccount {account} does not exist in namespace {key[0]}", now
+            )
+            return
+        try:
+            job = await self._create_job(task)
+        except (DataTooLarge, ValueError) as error:
+            await self._fail(task, str(error), now)
+            return
+        except ApiError as error:
+            if not error.user_error:
+                raise
+            await self._fail(task, f"the Job was refused: {error.message}", now)
+            return
+        self._store.put_job(job)
+        name = job["metadata"]["name"]
+        await self._status.update(
+            key,
+            lambda status, _: advance_task(
+                status, TaskPhase.DISPATCHED, now, message=f"running as Job {name}", job_name=name
+            ),
+        )
+        metrics.TASKS_DISPATCHED.labels(scheduler_id=queue).inc()
+        log.info("task %s/%s: dispatched as Job %s", *key, name)
+
+    async def _create_job(self, task: Body) -> Body:
+        """Create the Job; one that exists already is taken only if this Task controls it."""
+        job = build_job(task)
+        try:
+            return await self._kube.create_job(job)
+        except ApiError as error:
+            if not error.already_exists:
+                raise
+        existing = await self._kube.get_job(*key_of(task))
+        if not job_belongs_to(existing, task["metadata"]["uid"]):
+            raise ApiError(
+                409, "AlreadyExists", f"a Job named {key_of(task)[1]} exists and is not this task's"
+            )
+        return existing
+
+    async def _fail(self, task: Body, message: str, now: datetime) -> None:
+        await self._status.update(
+            key_of(task),
+            lambda status, _: advance_task(status, TaskPhase.FAILED, now, message=message),
+        )
+        self._kube.event(task, "Warning", "JobRefused", message)

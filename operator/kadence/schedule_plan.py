@@ -1,0 +1,492 @@
+"""What a Schedule's reconcile does, decided from what exists. Pure: `now` is an input.
+
+`plan_schedule` is handed the Schedule, the Tasks it controls, the other tasks of its
+namespace and queue, and the verdict on its Job template; it returns a `SchedulePlan`:
+the Tasks to create, cancel and delete, the whole status to write, the Events to raise
+and when to look again. The controller carries the plan out and nothing else.
+
+The status is rebuilt every time (`rebuild_runs`): `active`, the `last*At` times and the
+`Healthy` condition come from the Tasks; only what pruning would lose is accumulated
+(`counts`, `history`, `recorded`), keyed by task name so that a run seen twice counts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kadence.deadlines import ScheduleTiming, plan_due
+from kadence.models import (
+    ConcurrencyPolicy,
+    Condition,
+    Counts,
+    HistoryEntry,
+    RecordedRun,
+    ScheduleSpec,
+    ScheduleStatus,
+    TaskPhase,
+)
+from kadence.naming import (
+    RUN_REQUEST_ANNOTATION,
+    default_hash,
+    task_name_for_deadline,
+    task_name_for_run_request,
+)
+from kadence.queue import decide_concurrency
+from kadence.resources import (
+    Body,
+    controller_uid,
+    deadline_of_run,
+    history_entry,
+    phase_of,
+    read_schedule,
+    task_for_run,
+    task_hash,
+)
+from kadence.status import (
+    HEALTHY,
+    READY,
+    FinishedTask,
+    disabled_condition,
+    health_condition,
+    invalid_condition,
+    parse_time,
+    scheduled_condition,
+    set_condition,
+    tasks_to_prune,
+)
+
+DISABLED_MESSAGE = "its schedule was disabled"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to record on the Schedule."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ScheduleWorld:
+    """What the controller read for one Schedule."""
+
+    schedule: Body
+    owned: Sequence[Body]
+    """Tasks whose controlling ownerReference carries the Schedule's uid."""
+    namespace_tasks: Mapping[str, Body]
+    """Every Task of the Schedule's namespace by name: is a run's name already taken?"""
+    queue_unfinished: Sequence[Body] = ()
+    """Unfinished Tasks of the Schedule's queue in its namespace (the concurrency policy)."""
+    template_problem: str | None = None
+    """Why the API server refused the Job template in a dry run, if it did."""
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """Everything one reconcile does, in the order the controller does it."""
+
+    create: tuple[Body, ...]
+    cancel: tuple[tuple[str, str], ...]
+    """(task name, message): unfinished Tasks to move to Cancelled."""
+    delete: tuple[str, ...]
+    """Finished Tasks beyond the history limits."""
+    status: ScheduleStatus
+    events: tuple[Event, ...]
+    wake_at: datetime | None
+    """When the next deadline falls; None: nothing is due until something changes."""
+    missed: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the Tasks and the history say about a schedule's runs, for its next deadline."""
+
+    latest_deadline_run: datetime | None
+    last_finished_at: datetime | None
+    has_run: bool
+    any_active: bool
+
+
+@dataclass
+class _Draft:
+    """The plan while it is being made."""
+
+    status: ScheduleStatus
+    create: list[Body] = field(default_factory=list)
+    cancel: list[tuple[str, str]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    missed: int = 0
+    skipped: int = 0
+
+    def created(self, task: Body, now: datetime) -> None:
+        name = task["metadata"]["name"]
+        self.create.append(task)
+        self.status.active.append(name)
+        self.status.recorded.append(RecordedRun(task=name))
+        self.status.counts.created += 1
+        self.status.last_scheduled_at = now
+        self.events.append(Event("Normal", "TaskCreated", f"created task {name}"))
+
+
+def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
+    """The reconcile of one Schedule at `now`."""
+    body = world.schedule
+    meta = body["metadata"]
+    generation = meta.get("generation")
+    old = ScheduleStatus.model_validate(body.get("status") or {})
+    reading = read_schedule(body)
+    spec, timing = reading.spec, reading.timing
+    history_limit = spec.history_limit if spec is not None else len(old.history)
+    status, facts = rebuild_runs(old, world.owned, meta["name"], history_limit, now)
+    status.observed_generation = generation
+
+    problem = reading.problem or world.template_problem
+    if problem is not None or spec is None or timing is None:
+        return _invalid(status, problem or "invalid spec", generation, now)
+
+    draft = _Draft(status)
+    deadline = next_deadline(timing, old, facts, parse_time(meta["creationTimestamp"]), now)
+    status.observed_timing = timing.signature
+    ready = scheduled_condition(generation) if spec.enabled else disabled_condition(generation)
+    status.conditions = set_condition(status.conditions, ready, now)
+
+    if spec.enabled and deadline is not None and deadline <= now:
+        deadline = _fire(draft, world, spec=spec, timing=timing, deadline=deadline, now=now)
+    status.deadline_at = deadline
+    if not spec.enabled:
+        draft.cancel.extend(
+            (task["metadata"]["name"], DISABLED_MESSAGE)
+            for task in world.owned
+            if phase_of(task) in (TaskPhase.PENDING, TaskPhase.QUEUED)
+            and deadline_of_run(meta["name"], task) is not None
+        )
+    _run_request(draft, world, spec, now)
+    if draft.missed:
+        deadlines = "deadline" if draft.missed == 1 else "deadlines"
+        health = health_condition(
+            "False", "DeadlineMissed", f"{draft.missed} {deadlines} passed without a run"
+        )
+        status.conditions = set_condition(status.conditions, health, now)
+        draft.events.append(
+            Event(
+                "Warning",
+                "DeadlineMissed",
+                f"{draft.missed} {deadlines} missed ({spec.missed_run_policy} policy)",
+            )
+        )
+    return SchedulePlan(
+        create=tuple(draft.create),
+        cancel=tuple(draft.cancel),
+        delete=tuple(_prune(world.owned, spec)),
+        status=status,
+        events=tuple(draft.events),
+        wake_at=deadline if spec.enabled else None,
+        missed=draft.missed,
+        skipped=draft.skipped,
+    )
+
+
+def template_accepted(body: Body) -> bool:
+    """Whether the Schedule's current generation was found valid already (before a restart):
+    its Job template needs no new dry run."""
+    status = ScheduleStatus.model_validate(body.get("status") or {})
+    ready = next((c for c in status.conditions if c.type == READY), None)
+    return (
+        status.observed_generation == body["metadata"].get("generation")
+        and ready is not None
+        and ready.reason != "InvalidSpec"
+    )
+
+
+def _invalid(
+    status: ScheduleStatus, problem: str, generation: int | None, now: datetime
+) -> SchedulePlan:
+    """A spec the operator cannot act on: Ready False, one Warning per distinct problem."""
+    ready = next((c for c in status.conditions if c.type == READY), None)
+    repeated = ready is not None and ready.reason == "InvalidSpec" and ready.message == problem
+    status.conditions = set_condition(
+        status.conditions, invalid_condition(problem, generation), now
+    )
+    events = () if repeated else (Event("Warning", "InvalidSpec", problem),)
+    return SchedulePlan(create=(), cancel=(), delete=(), status=status, events=events, wake_at=None)
+
+
+def _fire(
+    draft: _Draft,
+    world: ScheduleWorld,
+    *,
+    spec: ScheduleSpec,
+    timing: ScheduleTiming,
+    deadline: datetime,
+    now: datetime,
+) -> datetime | None:
+    """Act on the deadlines due at `now`; returns the deadline after them."""
+    body = world.schedule
+    name, uid = body["metadata"]["name"], body["metadata"]["uid"]
+    due = plan_due(
+        timing,
+        deadline_at=deadline,
+        now=now,
+        missed_run_policy=spec.missed_run_policy,
+        missed_run_limit=spec.missed_run_limit,
+        starting_deadline_seconds=spec.starting_deadline_seconds,
+    )
+    draft.missed += due.missed
+    work = spec.hash or default_hash(spec.data)
+    holders = {
+        task["metadata"]["name"] for task in world.queue_unfinished if task_hash(task) == work
+    }
+    created = False
+    for run_at in due.run:
+        run = task_name_for_deadline(name, run_at)
+        if _taken(draft, world, run, uid):
+            draft.missed += 1
+            continue
+        decision = decide_concurrency(
+            ConcurrencyPolicy(spec.concurrency_policy), sorted(holders - {run})
+        )
+        if not decision.create:
+            draft.skipped += 1
+            draft.status.counts.skipped += 1
+            draft.events.append(Event("Normal", "DeadlineSkipped", decision.reason))
+            continue
+        draft.cancel.extend((holder, f"replaced by {run}") for holder in decision.cancel)
+        holders.difference_update(decision.cancel)
+        draft.created(task_for_run(body, spec, run, run_at), now)
+        holders.add(run)
+        created = True
+    draft.status.counts.missed += draft.missed
+    return timing.next_after_fire(due, created=created)
+
+
+def _taken(draft: _Draft, world: ScheduleWorld, run: str, uid: str) -> bool:
+    """Whether a run's name belongs to a Task this Schedule does not control (then it is not
+    this run, and is never adopted). One the Schedule controls was made by an earlier try."""
+    existing = world.namespace_tasks.get(run)
+    if existing is None or controller_uid(existing) == uid:
+        return False
+    draft.events.append(
+        Event(
+            "Warning",
+            "TaskNameTaken",
+            f"task {run} exists and is not controlled by this schedule; run not made",
+        )
+    )
+    return True
+
+
+def _run_request(draft: _Draft, world: ScheduleWorld, spec: ScheduleSpec, now: datetime) -> None:
+    """One extra run for each new value of the run-now annotation."""
+    body = world.schedule
+    request = (body["metadata"].get("annotations") or {}).get(RUN_REQUEST_ANNOTATION)
+    if not request or request == draft.status.last_handled_run_request:
+        return
+    draft.status.last_handled_run_request = request
+    run = task_name_for_run_request(body["metadata"]["name"], request)
+    if run in world.namespace_tasks:  # made by an earlier try (counted from the Tasks) or taken
+        _taken(draft, world, run, body["metadata"]["uid"])
+        return
+    draft.created(task_for_run(body, spec, run, now), now)
+    draft.events.append(Event("Normal", "RunRequested", f"created task {run}"))
+
+
+def _prune(owned: Iterable[Body], spec: ScheduleSpec) -> list[str]:
+    finished = [
+        FinishedTask(
+            name=task["metadata"]["name"],
+            phase=phase,
+            finished_at=_finished_at(task),
+        )
+        for task in owned
+        if (phase := phase_of(task)).finished
+    ]
+    return tasks_to_prune(
+        finished, spec.successful_tasks_history_limit, spec.failed_tasks_history_limit
+    )
+
+
+def _finished_at(task: Body) -> datetime:
+    finished = parse_time((task.get("status") or {}).get("finishedAt"))
+    created = parse_time(task["metadata"]["creationTimestamp"])
+    return finished or created  # type: ignore[return-value]
+
+
+def next_deadline(
+    timing: ScheduleTiming,
+    old: ScheduleStatus,
+    facts: RunFacts,
+    created_at: datetime | None,
+    now: datetime,
+) -> datetime | None:
+    """The next deadline, from the runs that exist or were recorded.
+
+    After an edit of the timing (or for a new schedule) it is computed from `now`. Else a
+    cron's is the first deadline after the latest deadline run, and never before the one
+    already stored (a deadline skipped or missed is not fired again); an interval's is
+    nothing while a run is active, else the interval after the latest finished run (again
+    never before the stored one), or the creation for a schedule that never ran.
+    """
+    stored = old.deadline_at
+    if old.observed_timing != timing.signature:
+        return timing.first_deadline(
+            now=now,
+            created_at=created_at or now,
+            last_finished_at=facts.last_finished_at,
+            has_run=facts.has_run,
+            active=facts.any_active,
+        )
+    if timing.interval is not None:
+        if facts.any_active:
+            return None
+        after_run = timing.after_run(facts.last_finished_at) if facts.last_finished_at else None
+        if not facts.has_run and stored is None:
+            return created_at or now
+        return _latest(stored, after_run) or now
+    after_run = timing.after_run(facts.latest_deadline_run) if facts.latest_deadline_run else None
+    return _latest(stored, after_run) or timing.after_run(now)
+
+
+def rebuild_runs(
+    old: ScheduleStatus,
+    owned: Sequence[Body],
+    schedule_name: str,
+    history_limit: int,
+    now: datetime,
+) -> tuple[ScheduleStatus, RunFacts]:
+    """The status as the Tasks show it, and the facts the next deadline is derived from.
+
+    Accumulated, keyed by task name: `counts` (a Task not yet recorded counts as created,
+    a finished one not yet recorded finished counts its outcome, a recorded unfinished one
+    that is gone counts as cancelled), `history` (rebuilt from the Tasks that still exist,
+    kept for those pruned) and `recorded` (the runs already counted). Rebuilt: `active`,
+    `lastScheduledAt`, `lastSuccessfulAt`, `lastFailedAt` and `Healthy`.
+    """
+    known: dict[str, TaskPhase | None] = dict.fromkeys(old.active)
+    known.update({entry.task: entry.phase for entry in old.history})
+    known.update({run.task: run.phase for run in old.recorded})
+    existing = {task["metadata"]["name"]: task for task in owned}
+
+    status = old.model_copy(deep=True)
+    counts = status.counts
+    entries: dict[str, HistoryEntry] = {}
+    recorded: list[RecordedRun] = []
+    active: list[Body] = []
+    for name, task in sorted(existing.items()):
+        phase = phase_of(task)
+        if name not in known:
+            counts.created += 1
+        if not phase.finished:
+            active.append(task)
+            recorded.append(RecordedRun(task=name))
+            continue
+        if known.get(name) is None:
+            _count(counts, phase)
+        entries[name] = history_entry(task, phase, now)
+        recorded.append(RecordedRun(task=name, phase=phase))
+    for name, seen in known.items():
+        if name not in existing and seen is None:  # deleted before it finished
+            counts.cancelled += 1
+            entries[name] = HistoryEntry(
+                task=name, phase=TaskPhase.CANCELLED, finished_at=now,
+                deadline_at=_deadline_of_name(schedule_name, name),
+            )  # fmt: skip
+
+    runs = [
+        *entries.values(),
+        *(e for e in old.history if e.task not in entries and e.task not in existing),
+    ]
+    runs.sort(key=lambda entry: (entry.finished_at or now, entry.task), reverse=True)
+    status.history = runs[: max(0, history_limit)]
+    status.recorded = recorded
+    active.sort(key=lambda task: (_made_for(task), task["metadata"]["name"]))
+    status.active = [task["metadata"]["name"] for task in active]
+    status.last_scheduled_at = (
+        _latest(None, *(parse_time(task["metadata"]["creationTimestamp"]) for task in owned))
+        or old.last_scheduled_at
+    )
+    status.last_successful_at = _latest_finish(runs, TaskPhase.COMPLETED) or old.last_successful_at
+    status.last_failed_at = _latest_finish(runs, TaskPhase.FAILED) or old.last_failed_at
+    status.conditions = _health(status.conditions, runs, now)
+
+    deadline_runs = [
+        made_for for task in owned if (made_for := deadline_of_run(schedule_name, task)) is not None
+    ] + [
+        entry.deadline_at
+        for entry in runs
+        if entry.deadline_at is not None
+        and entry.task == _deadline_run_name(schedule_name, entry.deadline_at)
+    ]
+    facts = RunFacts(
+        latest_deadline_run=_latest(None, *deadline_runs),
+        last_finished_at=_latest(None, *(entry.finished_at for entry in runs)),
+        has_run=bool(existing) or bool(runs) or counts.created > 0,
+        any_active=bool(active),
+    )
+    return status, facts
+
+
+def _count(counts: Counts, phase: TaskPhase) -> None:
+    if phase is TaskPhase.COMPLETED:
+        counts.completed += 1
+    elif phase is TaskPhase.FAILED:
+        counts.failed += 1
+    else:
+        counts.cancelled += 1
+
+
+def _health(
+    conditions: list[Condition], runs: Sequence[HistoryEntry], now: datetime
+) -> list[Condition]:
+    """Healthy follows the latest finished run, unless a deadline was missed after it."""
+    outcomes = [e for e in runs if e.phase in (TaskPhase.COMPLETED, TaskPhase.FAILED)]
+    if not outcomes:
+        return conditions
+    latest = max(outcomes, key=lambda e: (e.finished_at or now, e.task))
+    old = next((c for c in conditions if c.type == HEALTHY), None)
+    if (
+        old is not None
+        and old.reason == "DeadlineMissed"
+        and old.last_transition_time is not None
+        and latest.finished_at is not None
+        and old.last_transition_time >= latest.finished_at
+    ):
+        return conditions
+    if latest.phase is TaskPhase.COMPLETED:
+        health = health_condition("True", "LastRunSucceeded", f"task {latest.task} completed")
+    else:
+        health = health_condition("False", "LastRunFailed", f"task {latest.task} failed")
+    return set_condition(conditions, health, now)
+
+
+def _latest_finish(runs: Iterable[HistoryEntry], phase: TaskPhase) -> datetime | None:
+    return _latest(None, *(e.finished_at for e in runs if e.phase is phase))
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    present = [moment for moment in moments if moment is not None]
+    return max(present) if present else None
+
+
+def _made_for(task: Body) -> datetime:
+    spec = task.get("spec") or {}
+    made_for = parse_time(spec.get("deadlineAt") or task["metadata"]["creationTimestamp"])
+    return made_for  # type: ignore[return-value]
+
+
+def _deadline_run_name(schedule_name: str, deadline: datetime) -> str | None:
+    try:
+        return task_name_for_deadline(schedule_name, deadline)
+    except ValueError:
+        return None
+
+
+def _deadline_of_name(schedule_name: str, task_name: str) -> datetime | None:
+    """The deadline a deadline run's name encodes (`<schedule>-<unix seconds>`), if it is one."""
+    suffix = task_name.removeprefix(f"{schedule_name}-")
+    if suffix == task_name or not suffix.isdigit():
+        return None
+    return datetime.fromtimestamp(int(suffix), tz=UTC)

@@ -1,0 +1,177 @@
+"""What the Task controllers do, decided from what exists. Pure.
+
+`plan_queue` is one pass over a queue: which new Tasks join it (or are refused), and
+which heads become Jobs within its capacity. `plan_task` follows one Task's Job. Both
+take the objects the controller read and return what to write; ownership is checked
+here: a Job is a Task's only when its controlling ownerReference carries the Task's uid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from kadence.models import TaskPhase, TaskStatus
+from kadence.naming import SCHEDULER_ID_LABEL
+from kadence.queue import QueueItem, plan_dispatch
+from kadence.resources import (
+    Body,
+    Key,
+    controller_kind,
+    controller_uid,
+    key_of,
+    phase_of,
+    queue_item,
+    scheduler_of,
+    task_problem,
+)
+from kadence.status import advance_task, observe_job
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A new (Pending) Task's way into its queue: Queued, or refused with a reason."""
+
+    key: Key
+    phase: TaskPhase
+    message: str
+    label: bool = False
+    """Give a Task made by hand the `kadence.dev/scheduler-id` label every Task carries."""
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    """One pass over a queue."""
+
+    admit: tuple[Admission, ...]
+    dispatch: tuple[Key, ...]
+    """Queued Tasks to turn into Jobs, in queue order."""
+    depth: int
+    active: int
+
+
+def plan_queue(
+    tasks: Sequence[Body],
+    jobs_by_owner: Mapping[str, Body],
+    queue_jobs: Sequence[Body],
+    known_task_uids: Container[str],
+    capacity: int,
+) -> QueuePlan:
+    """Admit the queue's Pending Tasks, then dispatch its heads into the free slots.
+
+    `tasks` are the queue's unfinished Tasks; `jobs_by_owner` the Jobs by the uid of the
+    Task that controls them; `queue_jobs` the Jobs labelled with this queue. A slot is
+    taken by a Task Dispatched or Running, by a Queued Task whose Job exists already (a
+    crash between creating the Job and writing the Task), and by an unfinished Job whose
+    Task is gone (deleted; the garbage collector has not removed the Job yet).
+
+    A Task made by a Schedule is always queued (its Schedule's concurrency policy has
+    decided); one made by hand is refused while a Task of the same hash is in the queue
+    or running in the same namespace, the first made winning among new ones.
+    """
+    admit: list[Admission] = []
+    queued: list[QueueItem] = []
+    holding: dict[tuple[str, str], QueueItem] = {}
+    pending: list[Body] = []
+    active = sum(
+        1
+        for job in queue_jobs
+        if controller_kind(job) == "Task"
+        and controller_uid(job) not in known_task_uids
+        and not observe_job(job).phase.finished
+    )
+    for task in tasks:
+        phase = phase_of(task)
+        has_job = _uid(task) in jobs_by_owner
+        if phase is TaskPhase.PENDING:
+            pending.append(task)
+            continue
+        item = queue_item(task)
+        held = holding.get((item.namespace, item.hash))
+        if held is None or item.sort_key < held.sort_key:
+            holding[(item.namespace, item.hash)] = item
+        if phase.active or has_job:
+            active += 1
+        elif phase is TaskPhase.QUEUED:
+            queued.append(item)
+
+    for task in sorted(pending, key=_creation_order):
+        key, item = key_of(task), queue_item(task)
+        problem = task_problem(task)
+        manual = controller_kind(task) != "Schedule"
+        label = manual and _labels(task).get(SCHEDULER_ID_LABEL) != scheduler_of(task)
+        if problem is not None:
+            admit.append(Admission(key, TaskPhase.FAILED, problem, label))
+        elif manual and (held := holding.get((item.namespace, item.hash))) is not None:
+            message = f"duplicate of task {held.name}, already in queue"
+            admit.append(Admission(key, TaskPhase.CANCELLED, message, label))
+        else:
+            message = f"waiting in queue {scheduler_of(task)}"
+            admit.append(Admission(key, TaskPhase.QUEUED, message, label))
+            holding.setdefault((item.namespace, item.hash), item)
+    heads = plan_dispatch(queued, active, capacity)
+    return QueuePlan(
+        admit=tuple(admit),
+        dispatch=tuple((item.namespace, item.name) for item in heads),
+        depth=len(queued),
+        active=active,
+    )
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What following one Task's Job changes."""
+
+    status: TaskStatus | None
+    """The Task's new status; None: nothing to write."""
+    delete_job: bool = False
+    """A cancelled Task's Job is still running: stop it."""
+
+
+def plan_task(task: Body, job: Body | None, now: datetime) -> TaskPlan:
+    """Carry the Job's progress to its Task; `job` is the Job the Task controls, or None.
+
+    A Queued Task whose Job exists moves on (a crash came between the two writes); a
+    Dispatched or Running Task whose Job is gone fails, so its queue never stalls; a
+    cancelled Task's unfinished Job is deleted.
+    """
+    phase = phase_of(task)
+    status = TaskStatus.model_validate(task.get("status") or {})
+    if phase is TaskPhase.PENDING:
+        return TaskPlan(None)
+    if phase.finished:
+        cancelled = phase is TaskPhase.CANCELLED
+        running = job is not None and not observe_job(job).phase.finished
+        return TaskPlan(None, delete_job=cancelled and running)
+    if job is None:
+        if phase is TaskPhase.QUEUED:
+            return TaskPlan(None)
+        name = status.job_name or task["metadata"]["name"]
+        message = f"its Job {name} was deleted before it finished"
+        return TaskPlan(advance_task(status, TaskPhase.FAILED, now, message=message))
+    seen = observe_job(job)
+    return TaskPlan(
+        advance_task(
+            status,
+            seen.phase,
+            now,
+            message=seen.message or None,
+            started_at=None if seen.phase is TaskPhase.DISPATCHED else seen.started_at,
+            finished_at=seen.finished_at,
+            job_name=job["metadata"]["name"],
+        )
+    )
+
+
+def _uid(task: Body) -> str:
+    return str(task["metadata"].get("uid", ""))
+
+
+def _labels(task: Body) -> dict[str, str]:
+    return task["metadata"].get("labels") or {}
+
+
+def _creation_order(task: Body) -> tuple[str, str]:
+    """Oldest first: API timestamps are RFC 3339 in UTC, so their text sorts as time does."""
+    return task["metadata"].get("creationTimestamp", ""), task["metadata"]["name"]

@@ -1,0 +1,256 @@
+"""plan_queue and plan_task: admission, dispatch within capacity, and following a Job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from kadence.models import TaskPhase, TaskStatus
+from kadence.task_plan import Admission, plan_queue, plan_task
+
+ON_THE_HOUR = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+A_MINUTE_LATER = ON_THE_HOUR + timedelta(minutes=1)
+TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+P = TaskPhase
+
+
+def task(
+    name: str,
+    phase: str | None = None,
+    *,
+    priority: int = 0,
+    namespace: str = "ns",
+    data: dict[str, Any] | None = None,
+    by_schedule: bool = False,
+    labelled: bool = True,
+    created: str = "2026-06-01T10:00:00Z",
+    **spec: Any,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "namespace": namespace,
+        "name": name,
+        "uid": f"uid-{name}",
+        "creationTimestamp": created,
+        "labels": {"kadence.dev/scheduler-id": "q"} if labelled else {},
+        "ownerReferences": (
+            [{"kind": "Schedule", "name": "s", "uid": "uid-s", "controller": True}]
+            if by_schedule
+            else []
+        ),
+    }
+    body: dict[str, Any] = {
+        "metadata": meta,
+        "spec": {
+            "schedulerId": "q",
+            "priority": priority,
+            "data": data if data is not None else {"n": name},
+            "jobTemplate": TEMPLATE,
+            **spec,
+        },
+        "status": {"phase": phase} if phase else {},
+    }
+    return body
+
+
+def job(owner: str, *, finished: bool = False, active: int = 0) -> dict[str, Any]:
+    status: dict[str, Any] = {"active": active}
+    if finished:
+        status["conditions"] = [
+            {"type": "Complete", "status": "True", "lastTransitionTime": "2026-06-01T10:01:00Z"}
+        ]
+        status["completionTime"] = "2026-06-01T10:01:00Z"
+    return {
+        "metadata": {
+            "namespace": "ns",
+            "name": owner,
+            "labels": {"kadence.dev/task": owner, "kadence.dev/scheduler-id": "q"},
+            "ownerReferences": [
+                {"kind": "Task", "name": owner, "uid": f"uid-{owner}", "controller": True}
+            ],
+        },
+        "status": status,
+    }
+
+
+@dataclass
+class QueueCase:
+    id: str
+    tasks: list[dict[str, Any]]
+    capacity: int = 1
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    """Jobs of the queue; their Tasks are known when among `tasks` or `finished`."""
+    finished: list[str] = field(default_factory=list)
+    """Names of finished Tasks that still exist (their uids are known)."""
+    admit: list[tuple[str, TaskPhase]] = field(default_factory=list)
+    dispatch: list[str] = field(default_factory=list)
+    active: int = 0
+
+
+QUEUE_CASES = [
+    QueueCase(
+        "capacity 1, two queued, one finishes",
+        [task("b", "Queued", priority=5), task("a", "Queued", priority=1)],
+        dispatch=["a"],
+        finished=["done"],
+    ),
+    QueueCase(
+        "capacity 1, one running: nothing leaves the queue",
+        [task("a", "Queued"), task("r", "Running")],
+        jobs=[job("r", active=1)],
+        active=1,
+    ),
+    QueueCase(
+        "capacity 3, one dispatched: the two heads leave in priority order",
+        [
+            task("x", "Queued", priority=9),
+            task("y", "Queued", priority=-1),
+            task("z", "Queued", priority=0),
+            task("d", "Dispatched"),
+        ],
+        capacity=3,
+        dispatch=["y", "z"],
+        active=1,
+    ),
+    QueueCase(
+        "a Queued task whose Job exists holds a slot (crash between Job and status)",
+        [task("a", "Queued"), task("b", "Queued")],
+        jobs=[job("a")],
+        active=1,
+    ),
+    QueueCase(
+        "the Job of a deleted task holds a slot until it finishes",
+        [task("a", "Queued")],
+        jobs=[job("gone", active=1)],
+        active=1,
+    ),
+    QueueCase(
+        "the finished Job of a deleted task frees its slot",
+        [task("a", "Queued")],
+        jobs=[job("gone", finished=True)],
+        dispatch=["a"],
+    ),
+    QueueCase(
+        "the running Job of a cancelled task does not hold a slot",
+        [task("a", "Queued")],
+        jobs=[job("cancelled", active=1)],
+        finished=["cancelled"],
+        dispatch=["a"],
+    ),
+    QueueCase(
+        "capacity lowered below what runs: nothing dispatched",
+        [task("a", "Running"), task("b", "Running"), task("c", "Queued")],
+        active=2,
+    ),
+    QueueCase(
+        "manual duplicates created together: the first is queued, the others cancelled",
+        [
+            task("m2", data={"same": 1}, created="2026-06-01T10:00:02Z"),
+            task("m1", data={"same": 1}, created="2026-06-01T10:00:01Z"),
+            task("m3", data={"same": 1}, created="2026-06-01T10:00:03Z"),
+        ],
+        admit=[("m1", P.QUEUED), ("m2", P.CANCELLED), ("m3", P.CANCELLED)],
+    ),
+    QueueCase(
+        "a manual task whose work is already running is cancelled",
+        [task("m", data={"same": 1}), task("r", "Running", data={"same": 1})],
+        admit=[("m", P.CANCELLED)],
+        active=1,
+    ),
+    QueueCase(
+        "the same work in another namespace is not a duplicate",
+        [task("m", data={"same": 1}), task("r", "Running", data={"same": 1}, namespace="other")],
+        admit=[("m", P.QUEUED)],
+        active=1,
+    ),
+    QueueCase(
+        "a schedule's task is queued even when its work is running: its policy decided",
+        [task("s-1", data={"same": 1}, by_schedule=True), task("r", "Running", data={"same": 1})],
+        admit=[("s-1", P.QUEUED)],
+        active=1,
+    ),
+    QueueCase(
+        "a task that can never make a Job fails at admission",
+        [task("bad", data={"blob": "x" * 200_000})],
+        admit=[("bad", P.FAILED)],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", QUEUE_CASES, ids=[case.id for case in QUEUE_CASES])
+def test_plan_queue(case: QueueCase) -> None:
+    jobs_by_owner = {j["metadata"]["ownerReferences"][0]["uid"]: j for j in case.jobs}
+    known = {t["metadata"]["uid"] for t in case.tasks} | {f"uid-{n}" for n in case.finished}
+    plan = plan_queue(case.tasks, jobs_by_owner, case.jobs, known, case.capacity)
+    assert [(a.key[1], a.phase) for a in plan.admit] == case.admit
+    assert [name for _, name in plan.dispatch] == case.dispatch
+    assert plan.active == case.active
+
+
+def test_admission_says_why_and_labels_a_task_made_by_hand() -> None:
+    plan = plan_queue(
+        [task("m1", labelled=False, data={"x": 1}), task("r", "Running", data={"x": 1})],
+        {}, [], set(), 1,
+    )  # fmt: skip
+    assert plan.admit == (
+        Admission(("ns", "m1"), P.CANCELLED, "duplicate of task r, already in queue", True),
+    )
+    queued = plan_queue([task("m2")], {}, [], set(), 1).admit
+    assert queued == (Admission(("ns", "m2"), P.QUEUED, "waiting in queue q", False),)
+
+
+@dataclass
+class TaskCase:
+    id: str
+    phase: str | None
+    job: dict[str, Any] | None
+    phase_after: TaskPhase | None
+    """The phase written; None: nothing written."""
+    delete_job: bool = False
+
+
+TASK_CASES = [
+    TaskCase("pending: the queue admits it, nothing here", None, None, None),
+    TaskCase("queued, no Job yet", "Queued", None, None),
+    TaskCase("queued, its Job exists (crash before status)", "Queued", job("t"), P.DISPATCHED),
+    TaskCase("dispatched, its pod runs", "Dispatched", job("t", active=1), P.RUNNING),
+    TaskCase("running, its Job completed", "Running", job("t", finished=True), P.COMPLETED),
+    TaskCase("queued, its Job already completed", "Queued", job("t", finished=True), P.COMPLETED),
+    TaskCase("dispatched, its Job deleted by hand", "Dispatched", None, P.FAILED),
+    TaskCase("running, its Job deleted by hand", "Running", None, P.FAILED),
+    TaskCase("running, no change", "Running", job("t", active=1), None),
+    TaskCase("cancelled, its Job still running", "Cancelled", job("t", active=1), None, True),
+    TaskCase("cancelled, its Job finished", "Cancelled", job("t", finished=True), None),
+    TaskCase("completed: never moves again", "Completed", None, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", TASK_CASES, ids=[case.id for case in TASK_CASES])
+def test_plan_task(case: TaskCase) -> None:
+    body = task("t", case.phase)
+    if case.phase == "Running":
+        body["status"].update(startedAt="2026-06-01T10:00:10Z", message="Job running", jobName="t")
+    plan = plan_task(body, case.job, A_MINUTE_LATER)
+    assert (plan.status.phase if plan.status else None) == case.phase_after
+    assert plan.delete_job is case.delete_job
+
+
+def test_a_deleted_job_fails_its_task_with_the_reason() -> None:
+    body = task("t", "Running")
+    body["status"]["jobName"] = "t"
+    plan = plan_task(body, None, A_MINUTE_LATER)
+    assert plan.status == TaskStatus.model_validate(
+        {
+            "phase": "Failed",
+            "jobName": "t",
+            "finishedAt": A_MINUTE_LATER,
+            "message": "its Job t was deleted before it finished",
+            "conditions": plan.status.conditions if plan.status else [],
+        }
+    )
+    assert [(c.type, c.status) for c in plan.status.conditions] == [
+        ("Succeeded", "False"),
+        ("Failed", "True"),
+    ]
