@@ -6,6 +6,8 @@
   "restricted" is enforced.
 - The chart's ServiceAccount can do what the operator needs and no more
   (`kubectl auth can-i`, and for real with a TokenRequest token).
+- The chart's kadence-view and kadence-edit reach whoever holds the built-in view,
+  edit and admin, without the status subresources.
 - The ValidatingAdmissionPolicy refuses Schedules and Tasks from users who may
   not create Jobs in the namespace, and lets the operator's own Tasks through.
 """
@@ -209,27 +211,27 @@ def can_i(cluster, user: str, *args: str) -> bool:
     return answer == "yes"
 
 
+# Exactly the verbs the operator's code uses (tests/unit/test_packaging.py WORKLOAD).
 NEEDS = [
     ("get", "schedules.kadence.dev"),
     ("list", "schedules.kadence.dev"),
     ("watch", "schedules.kadence.dev"),
-    ("patch", "schedules.kadence.dev"),
-    ("update", "schedules.kadence.dev"),
-    ("create", "tasks.kadence.dev"),
+    ("get", "tasks.kadence.dev"),
     ("list", "tasks.kadence.dev"),
     ("watch", "tasks.kadence.dev"),
+    ("create", "tasks.kadence.dev"),
     ("patch", "tasks.kadence.dev"),
     ("delete", "tasks.kadence.dev"),
     ("patch", "schedules.kadence.dev", "--subresource=status"),
-    ("update", "tasks.kadence.dev", "--subresource=status"),
+    ("patch", "tasks.kadence.dev", "--subresource=status"),
     ("update", "tasks.kadence.dev", "--subresource=finalizers"),
-    ("create", "jobs.batch"),
+    ("get", "jobs.batch"),
     ("list", "jobs.batch"),
     ("watch", "jobs.batch"),
+    ("create", "jobs.batch"),
     ("delete", "jobs.batch"),
     ("get", "serviceaccounts"),
     ("create", "events"),
-    ("patch", "events"),
     ("create", "events.events.k8s.io"),
 ]
 MUST_NOT = [
@@ -238,7 +240,18 @@ MUST_NOT = [
     ("watch", "secrets"),
     ("create", "pods"),
     ("create", "pods", "--subresource=exec"),
+    # What users write is theirs: the operator only reads Schedules.
+    ("create", "schedules.kadence.dev"),
+    ("update", "schedules.kadence.dev"),
+    ("patch", "schedules.kadence.dev"),
+    ("delete", "schedules.kadence.dev"),
+    ("update", "tasks.kadence.dev"),
+    ("update", "schedules.kadence.dev", "--subresource=status"),
+    ("update", "tasks.kadence.dev", "--subresource=status"),
+    ("update", "schedules.kadence.dev", "--subresource=finalizers"),
     ("update", "jobs.batch"),
+    ("patch", "jobs.batch"),
+    ("patch", "events"),
     ("create", "deployments.apps"),
     ("create", "serviceaccounts", "--subresource=token"),
     ("create", "rolebindings.rbac.authorization.k8s.io"),
@@ -248,6 +261,28 @@ MUST_NOT = [
     ("impersonate", "serviceaccounts"),
     ("*", "*"),
 ]
+# Cluster-scoped, asked without a namespace.
+POLICIES = "validatingadmissionpolicies.admissionregistration.k8s.io"
+POLICY_BINDINGS = "validatingadmissionpolicybindings.admissionregistration.k8s.io"
+MUST_NOT_CLUSTER = [
+    ("list", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("list", "namespaces"),
+    ("watch", "namespaces"),
+    ("list", POLICIES),
+    ("get", f"{POLICIES}/someone-elses-policy"),
+    ("update", f"{POLICIES}/{RELEASE}-require-job-create"),
+    ("delete", f"{POLICY_BINDINGS}/{RELEASE}-require-job-create"),
+]
+
+
+def own_policies(release: str) -> list[tuple[str, str]]:
+    """Reading its own admission policies and bindings, by name: allowed in every mode."""
+    return [
+        ("get", f"{kind}/{release}-{policy}")
+        for kind in (POLICIES, POLICY_BINDINGS)
+        for policy in ("require-job-create", "operator-only", "operator-jobs")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +298,9 @@ def test_service_account_can_do_its_work_everywhere(cluster, operator_config, na
     ]
     assert not missing
     assert can_i(cluster, OPERATOR, "list", "schedules.kadence.dev", "--all-namespaces")
-    assert can_i(cluster, OPERATOR, "watch", "customresourcedefinitions.apiextensions.k8s.io")
+    assert can_i(cluster, OPERATOR, "watch", "tasks.kadence.dev", "--all-namespaces")
+    assert can_i(cluster, OPERATOR, "watch", "jobs.batch", "--all-namespaces")
+    assert all(can_i(cluster, OPERATOR, *own) for own in own_policies(RELEASE))
 
 
 @pytest.mark.parametrize("namespace", ["default", NAMESPACE])
@@ -273,7 +310,9 @@ def test_service_account_cannot_read_secrets_or_make_pods(cluster, operator_conf
     ]
     assert not granted
     assert not can_i(cluster, OPERATOR, "list", "secrets", "--all-namespaces")
-    assert not can_i(cluster, OPERATOR, "list", "namespaces")  # cluster-wide: kopf needs none
+    # kopf needs no CRDs (API discovery finds the resources) and no namespaces.
+    granted = [bad for bad in MUST_NOT_CLUSTER if can_i(cluster, OPERATOR, *bad)]
+    assert not granted
 
 
 def test_token_kubeconfig_acts_as_the_service_account(cluster, operator_config):
@@ -310,7 +349,12 @@ def test_namespaced_install_grants_nothing_elsewhere(cluster, crds, operator_nam
             assert not missing, namespace
         assert not can_i(cluster, account, "create", "jobs.batch", "--namespace=default")
         assert not can_i(cluster, account, "list", "schedules.kadence.dev", "--all-namespaces")
-        assert can_i(cluster, account, "watch", "namespaces")  # kopf observes its namespaces
+        # The watched namespaces are exact names: kopf need not list namespaces.
+        assert not can_i(cluster, account, "watch", "namespaces")
+        assert not can_i(
+            cluster, account, "watch", "customresourcedefinitions.apiextensions.k8s.io"
+        )
+        assert all(can_i(cluster, account, *own) for own in own_policies(release))
     finally:
         rbac = select(
             render_chart(cluster, release=release, namespace=release, namespaces=WATCHED),
@@ -330,15 +374,83 @@ def test_namespaced_install_grants_nothing_elsewhere(cluster, crds, operator_nam
         cluster.kubectl("delete", "namespace", release, "--wait=false", check=False)
 
 
+# --- Roles for people: aggregated into view, edit and admin ------------------------------
+
+PEOPLE_READ = ("get", "list", "watch")
+PEOPLE_WRITE = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def test_people_roles_reach_the_default_roles(cluster, operator_config, scratch_namespaces):
+    """The chart's kadence-view and kadence-edit (installed with its RBAC by operator_config)
+    give whoever holds the built-in view, edit or admin the matching rights; status
+    stays the operator's."""
+    namespace = scratch_namespaces("kadence-people")
+    people = {}
+    for builtin in ("view", "edit", "admin"):
+        name = f"holds-{builtin}"
+        apply_objects(
+            cluster,
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": name, "namespace": namespace},
+                },
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "RoleBinding",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": builtin,
+                    },
+                    "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+                },
+            ],
+        )
+        people[builtin] = f"system:serviceaccount:{namespace}:{name}"
+
+    def can(who: str, *args: str) -> bool:
+        return can_i(cluster, people[who], *args, f"--namespace={namespace}")
+
+    # The aggregation controller copies the rules a moment after the ClusterRoles exist.
+    wait_for(
+        lambda: (
+            can("view", "list", "schedules.kadence.dev")
+            and can("edit", "create", "schedules.kadence.dev")
+            and can("admin", "deletecollection", "tasks.kadence.dev")
+        ),
+        30,
+        "kadence-view and kadence-edit to be aggregated into view, edit and admin",
+    )
+    for resource in ("schedules.kadence.dev", "tasks.kadence.dev"):
+        for verb in PEOPLE_READ:
+            assert all(can(who, verb, resource) for who in people), (verb, resource)
+        for verb in PEOPLE_WRITE:
+            assert not can("view", verb, resource), (verb, resource)
+            assert can("edit", verb, resource), (verb, resource)
+            assert can("admin", verb, resource), (verb, resource)
+        for who in people:
+            assert not can(who, "patch", resource, "--subresource=status"), (who, resource)
+            assert not can(who, "update", resource, "--subresource=status"), (who, resource)
+    assert not can("edit", "list", "schedules.kadence.dev", "--all-namespaces")
+
+
 # --- Trust: only those who may create Jobs may create Schedules ---------------------------
 
 
 @pytest.fixture
 def admission_policy(cluster, crds) -> Iterator[None]:
-    """The chart's ValidatingAdmissionPolicy and binding, for real, removed afterwards."""
-    policy = select(
-        render_chart(cluster), "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"
-    )
+    """The chart's require-job-create policy and its binding, for real, removed afterwards
+    (the chart's other admission policies are not what these tests are about)."""
+    policy = [
+        obj
+        for obj in select(
+            render_chart(cluster), "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"
+        )
+        if obj["metadata"]["name"] == f"{RELEASE}-require-job-create"
+    ]
     assert len(policy) == 2
     apply_objects(cluster, policy)
     yield

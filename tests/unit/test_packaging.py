@@ -207,7 +207,15 @@ def test_chart_ships_the_repository_crds():
 
 
 @pytest.mark.parametrize(
-    "values", [{}, {"namespaces": WATCHED, "admissionPolicy": {"enabled": False}}]
+    "values",
+    [
+        {},
+        {"namespaces": WATCHED, "admissionPolicy": {"enabled": False}},
+        {
+            "rbac": {"aggregateToDefaultRoles": False},
+            "networkPolicy": {"metricsFrom": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}]},
+        },
+    ],
 )
 def test_helm_lint_is_clean(helm, values, tmp_path):
     values_file = tmp_path / "values.json"
@@ -229,6 +237,7 @@ def test_chart_renders_for_supported_kubernetes(helm, kube_version):
         "Deployment",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "NetworkPolicy",
     } <= kinds
 
 
@@ -287,6 +296,13 @@ def test_config_change_restarts_the_operator(helm):
         {"logLevel": "loud"},
         {"image": {"repository": "x", "pullPolicy": "Sometimes"}},
         {"queue": {}},
+        {"rbac": {"aggregateToDefaultRoles": "yes"}},
+        {"networkPolicy": {"enabled": "yes"}},
+        {"networkPolicy": {"metricsFrom": {"podSelector": {}}}},  # a list of peers
+        {"networkPolicy": {"metricsFrom": [{"podSelecter": {}}]}},
+        {"networkPolicy": {"metricsFrom": [{}]}},
+        {"networkPolicy": {"metricsFrom": [{"ipBlock": {"except": ["10.0.0.0/8"]}}]}},
+        {"networkPolicy": {"metricsFrom": [{"podSelector": {"matchLabels": {"a": 1}}}]}},
     ],
 )
 def test_schema_rejects_bad_values(helm, values):
@@ -353,24 +369,33 @@ def test_image_values(helm):
 
 # --- RBAC ---------------------------------------------------------------------------------
 
-# What the operator must be able to do wherever it works: (apiGroup, resource, verb).
-NEEDED = [
-    *[
-        ("kadence.dev", r, v)
-        for r in ("schedules", "tasks")
-        for v in ("get", "list", "watch", "create", "patch", "update", "delete")
-    ],
-    *[
-        ("kadence.dev", r, v)
-        for r in ("schedules/status", "tasks/status")
-        for v in ("get", "patch", "update")
-    ],
-    *[("kadence.dev", r, "update") for r in ("schedules/finalizers", "tasks/finalizers")],
-    *[("batch", "jobs", v) for v in ("get", "list", "watch", "create", "delete")],
-    ("", "serviceaccounts", "get"),
-    *[(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")],
-]
+# Exactly what the operator's code does wherever it works, (apiGroup, resource) -> verbs:
+# every verb is used (docs/security.md says by which call), none is missing.
+WORKLOAD: dict[tuple[str, str], set[str]] = {
+    # kopf lists and watches; a get after a conflicting status write. Never changed.
+    ("kadence.dev", "schedules"): {"get", "list", "watch"},
+    # create for a run, patch the queue label of a hand-made Task, delete beyond history.
+    ("kadence.dev", "tasks"): {"get", "list", "watch", "create", "patch", "delete"},
+    ("kadence.dev", "schedules/status"): {"patch"},
+    ("kadence.dev", "tasks/status"): {"patch"},
+    # A Job's ownerReference to its Task has blockOwnerDeletion.
+    ("kadence.dev", "tasks/finalizers"): {"update"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("", "serviceaccounts"): {"get"},
+    ("", "events"): {"create"},
+    ("events.k8s.io", "events"): {"create"},
+}
+# Cluster-wide in every mode: its own admission policies and bindings, by name only.
+FRAMEWORK: dict[tuple[str, str], set[str]] = {
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"): {"get"},
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): {"get"},
+}
+POLICY_NAMES = ["kadence-require-job-create", "kadence-operator-only", "kadence-operator-jobs"]
+NEEDED = [(g, r, v) for (g, r), verbs in WORKLOAD.items() for v in sorted(verbs)]
 FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
+# The ClusterRoles for people (rbac.aggregateToDefaultRoles), bound to no one by kadence.
+PEOPLE_ROLES = {"kadence-view", "kadence-edit"}
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
 def allows(rules: Iterable[dict], group: str, resource: str, verb: str) -> bool:
@@ -382,8 +407,26 @@ def allows(rules: Iterable[dict], group: str, resource: str, verb: str) -> bool:
     )
 
 
+def grants(rules: Iterable[dict]) -> dict[tuple[str, str], set[str]]:
+    """What the rules allow, (apiGroup, resource) -> verbs."""
+    result: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                result.setdefault((group, resource), set()).update(rule["verbs"])
+    return result
+
+
 def all_rules(objects: Iterable[dict]) -> list[dict]:
     return [rule for role in select(objects, "ClusterRole", "Role") for rule in role["rules"]]
+
+
+def people_roles(objects: Iterable[dict]) -> dict[str, dict]:
+    return {
+        role["metadata"]["name"]: role
+        for role in select(objects, "ClusterRole")
+        if any(key.startswith(AGGREGATE) for key in role["metadata"].get("labels") or {})
+    }
 
 
 def bound_roles(objects: list[dict], namespace: str | None) -> list[dict]:
@@ -404,6 +447,10 @@ def bound_roles(objects: list[dict], namespace: str | None) -> list[dict]:
     ]
 
 
+def bound_rules(objects: list[dict], namespace: str | None) -> list[dict]:
+    return [rule for role in bound_roles(objects, namespace) for rule in role["rules"]]
+
+
 @pytest.mark.parametrize("which", ["chart", "namespaced_chart", "base", "overlay"])
 def test_rbac_is_least_privilege(which, request):
     objects = request.getfixturevalue(which)
@@ -420,34 +467,108 @@ def test_rbac_is_least_privilege(which, request):
         assert not {"roles", "clusterroles", "rolebindings", "clusterrolebindings"} & set(
             rule["resources"]
         )
-        assert "resourceNames" not in rule  # none needed; keeps the comparison simple
+        assert not {"customresourcedefinitions", "namespaces"} & set(rule["resources"]), rule
+        if "resourceNames" in rule:  # only the read of its own admission policies
+            assert rule["apiGroups"] == ["admissionregistration.k8s.io"], rule
+            assert rule["verbs"] == ["get"], rule
+            assert rule["resourceNames"] == POLICY_NAMES, rule
+    # The rules of the Roles and ClusterRoles that the operator is bound to.
+    operator_rules = [
+        rule
+        for role in select(objects, "ClusterRole", "Role")
+        if role["metadata"]["name"] not in PEOPLE_ROLES
+        for rule in role["rules"]
+    ]
+    assert set(grants(operator_rules)) <= set(WORKLOAD) | set(FRAMEWORK)
+    for rule in operator_rules:
+        if rule["apiGroups"] == ["admissionregistration.k8s.io"]:
+            assert rule["resourceNames"] == POLICY_NAMES  # never every policy in the cluster
 
 
 @pytest.mark.parametrize("which", ["chart", "base"])
-def test_cluster_wide_rbac_grants_what_the_operator_needs(which, request):
+def test_cluster_wide_rbac_grants_exactly_what_the_operator_uses(which, request):
     objects = request.getfixturevalue(which)
-    rules = [r for role in bound_roles(objects, None) for r in role["rules"]]
-    missing = [need for need in NEEDED if not allows(rules, *need)]
-    assert not missing
-    assert allows(rules, "apiextensions.k8s.io", "customresourcedefinitions", "watch")
-    assert not allows(rules, "", "namespaces", "list")  # all namespaces: kopf does not list them
+    assert grants(bound_rules(objects, None)) == WORKLOAD | FRAMEWORK
+    for removed in [
+        ("kadence.dev", "schedules", "create"),
+        ("kadence.dev", "schedules", "patch"),
+        ("kadence.dev", "schedules", "update"),
+        ("kadence.dev", "schedules", "delete"),
+        ("kadence.dev", "tasks", "update"),
+        ("kadence.dev", "tasks/status", "update"),
+        ("kadence.dev", "schedules/status", "get"),
+        ("kadence.dev", "schedules/finalizers", "update"),
+        ("", "events", "patch"),
+        ("batch", "jobs", "update"),
+        ("batch", "jobs", "patch"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        ("", "namespaces", "list"),
+    ]:
+        assert not allows(bound_rules(objects, None), *removed), removed
 
 
 @pytest.mark.parametrize("which", ["namespaced_chart", "overlay"])
 def test_namespaced_rbac_grants_only_in_watched_namespaces(which, request):
     objects = request.getfixturevalue(which)
-    cluster_rules = [r for role in bound_roles(objects, None) for r in role["rules"]]
-    assert not any(allows(cluster_rules, *need) for need in NEEDED), (
-        "no cluster-wide workload rights"
-    )
-    assert allows(cluster_rules, "", "namespaces", "watch")  # kopf observes the namespaces
+    # Cluster-wide: only the read of its own admission policies (no namespaces: the
+    # watched ones are exact names, which kopf need not look up).
+    assert grants(bound_rules(objects, None)) == FRAMEWORK
     for namespace in WATCHED:
-        rules = [r for role in bound_roles(objects, namespace) for r in role["rules"]]
-        missing = [need for need in NEEDED if not allows(rules, *need)]
-        assert not missing, namespace
-    elsewhere = [r for role in bound_roles(objects, "default") for r in role["rules"]]
-    assert not any(allows(elsewhere, *need) for need in NEEDED)
+        assert grants(bound_rules(objects, namespace)) == WORKLOAD | FRAMEWORK, namespace
+    assert grants(bound_rules(objects, "default")) == FRAMEWORK
     assert config_of(objects)["namespaces"] == WATCHED
+
+
+def test_admission_policy_rule_names_the_release_policies(helm):
+    objects = render_helm(helm, release="scheduler", include_crds=False)
+    (rule,) = [
+        rule
+        for rule in bound_rules(objects, None)
+        if "admissionregistration.k8s.io" in rule["apiGroups"]
+    ]
+    assert rule["resourceNames"] == [
+        "scheduler-kadence-require-job-create",
+        "scheduler-kadence-operator-only",
+        "scheduler-kadence-operator-jobs",
+    ]
+    shipped = {
+        obj["metadata"]["name"]
+        for obj in select(objects, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    }
+    assert "scheduler-kadence-require-job-create" in shipped  # the names follow the release
+
+
+def test_finalizers_rule_follows_block_owner_deletion():
+    """Setting blockOwnerDeletion on an ownerReference needs `update` on the owner's
+    finalizers (OwnerReferencesPermissionEnforcement): Jobs set it toward their Task,
+    Tasks do not toward their Schedule."""
+    from datetime import UTC, datetime
+
+    from kadence.jobs import build_job
+    from kadence.resources import read_schedule, task_for_run
+
+    schedule = {
+        "apiVersion": "kadence.dev/v1alpha1",
+        "kind": "Schedule",
+        "metadata": {"namespace": "ns", "name": "nightly", "uid": "u-1"},
+        "spec": {
+            "schedulerId": "q",
+            "interval": "1h",
+            "jobTemplate": {
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
+            },
+        },
+    }
+    spec = read_schedule(schedule).spec
+    assert spec is not None
+    task = task_for_run(schedule, spec, "nightly-1", datetime(2026, 1, 1, tzinfo=UTC))
+    (to_schedule,) = task["metadata"]["ownerReferences"]
+    assert not to_schedule.get("blockOwnerDeletion")
+    task["metadata"]["uid"] = "u-2"
+    (to_task,) = build_job(task)["metadata"]["ownerReferences"]
+    assert to_task["blockOwnerDeletion"] is True
+    assert WORKLOAD[("kadence.dev", "tasks/finalizers")] == {"update"}
+    assert ("kadence.dev", "schedules/finalizers") not in WORKLOAD
 
 
 def test_bindings_name_the_chart_service_account(chart, namespaced_chart):
@@ -468,12 +589,113 @@ def test_rbac_can_be_left_to_the_cluster_admin(helm):
     assert not select(objects, "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
+# --- Roles for people ---------------------------------------------------------------------
+
+PEOPLE_VERBS = {
+    "kadence-view": {"get", "list", "watch"},
+    "kadence-edit": {
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    },
+}
+AGGREGATED_INTO = {"kadence-view": {"view"}, "kadence-edit": {"edit", "admin"}}
+
+
+@pytest.mark.parametrize("which", ["chart", "namespaced_chart", "base", "overlay"])
+def test_people_roles_aggregate_into_the_default_roles(which, request):
+    objects = request.getfixturevalue(which)
+    roles = people_roles(objects)
+    assert set(roles) == PEOPLE_ROLES
+    for name, role in roles.items():
+        labels = role["metadata"]["labels"]
+        into = {key.removeprefix(AGGREGATE) for key in labels if key.startswith(AGGREGATE)}
+        assert into == AGGREGATED_INTO[name], name
+        assert all(labels[AGGREGATE + target] == "true" for target in into)
+        assert labels["app.kubernetes.io/part-of"] == "kadence"
+        assert "aggregationRule" not in role
+        # Schedules and Tasks themselves; never their status (the operator's to write),
+        # finalizers or anything else.
+        expected = {("kadence.dev", r): PEOPLE_VERBS[name] for r in ("schedules", "tasks")}
+        assert grants(role["rules"]) == expected, name
+        for rule in role["rules"]:
+            assert not [r for r in rule["resources"] if "/" in r], rule
+            assert "resourceNames" not in rule
+    # Bound to no one by kadence: the built-in roles carry them to people.
+    for binding in select(objects, "ClusterRoleBinding", "RoleBinding"):
+        assert binding["roleRef"]["name"] not in PEOPLE_ROLES
+
+
+def test_people_roles_follow_the_release_and_can_be_left_out(helm):
+    names = set(people_roles(render_helm(helm, release="scheduler")))
+    assert names == {"scheduler-kadence-view", "scheduler-kadence-edit"}
+    assert not people_roles(render_helm(helm, {"rbac": {"aggregateToDefaultRoles": False}}))
+    assert select(render_helm(helm, {"rbac": {"aggregateToDefaultRoles": False}}), "ClusterRole")
+
+
+# --- NetworkPolicy ------------------------------------------------------------------------
+
+
+def ingress_ports(policy: dict) -> set[tuple[str, int]]:
+    return {
+        (port["protocol"], port["port"])
+        for rule in policy["spec"]["ingress"]
+        for port in rule["ports"]
+    }
+
+
+@pytest.mark.parametrize("which", ["chart", "namespaced_chart", "base", "overlay"])
+def test_network_policy_admits_only_the_probe_and_metrics_ports(which, request):
+    objects = request.getfixturevalue(which)
+    policy = the(objects, "NetworkPolicy")
+    deployment = the(objects, "Deployment")
+    assert policy["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    spec = policy["spec"]
+    assert spec["podSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}
+    assert spec["policyTypes"] == ["Ingress"]  # egress open: the operator calls the API server
+    assert "egress" not in spec
+    assert ingress_ports(policy) == {("TCP", 8080), ("TCP", 9090)}
+    container_ports = {(p["protocol"], p["containerPort"]) for p in container(objects)["ports"]}
+    assert ingress_ports(policy) == container_ports
+    for rule in spec["ingress"]:
+        assert len(rule["ports"]) == 1
+        assert "from" not in rule  # from anywhere, by default
+
+
+def test_network_policy_follows_the_ports_and_narrows_metrics(helm):
+    prometheus = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    objects = render_helm(
+        helm,
+        {
+            "livenessPort": 8081,
+            "metrics": {"port": 9100},
+            "networkPolicy": {"metricsFrom": prometheus},
+        },
+    )
+    policy = the(objects, "NetworkPolicy")
+    assert ingress_ports(policy) == {("TCP", 8081), ("TCP", 9100)}
+    by_port = {rule["ports"][0]["port"]: rule for rule in policy["spec"]["ingress"]}
+    assert by_port[9100]["from"] == prometheus
+    assert "from" not in by_port[8081]  # the kubelet's probes
+
+
+def test_network_policy_is_optional(helm):
+    objects = render_helm(helm, {"networkPolicy": {"enabled": False}})
+    assert not select(objects, "NetworkPolicy")
+    assert select(objects, "Deployment")
+
+
 # --- Admission policy ---------------------------------------------------------------------
 
 
 def test_admission_policy_requires_job_creation_rights(chart):
-    policy = the(chart, "ValidatingAdmissionPolicy")
-    binding = the(chart, "ValidatingAdmissionPolicyBinding")
+    policy = the(chart, "ValidatingAdmissionPolicy", "kadence-require-job-create")
+    binding = the(chart, "ValidatingAdmissionPolicyBinding", "kadence-require-job-create")
     assert binding["spec"]["policyName"] == policy["metadata"]["name"]
     assert binding["spec"]["validationActions"] == ["Deny"]
     (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]

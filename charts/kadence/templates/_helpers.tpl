@@ -73,15 +73,26 @@ namespaces: {{- if .Values.namespaces }}
 {{/*
 What the operator does in each namespace it watches. Granted cluster-wide by a
 ClusterRole when all namespaces are watched, or by a Role in each watched one.
+Every verb here is one the operator's code uses (operator/kadence/kube.py and
+kopf's watches); docs/security.md says which call needs it.
 */}}
 {{- define "kadence.workloadRules" -}}
-# Its own resources: watch them, create Tasks, patch them (kopf keeps its
-# finalizer and progress annotations there) and delete finished Tasks beyond
-# the history limits.
+# Schedules are read, never changed: kopf lists and watches them, and the
+# operator gets one again after a conflicting status write. kopf keeps no
+# finalizers or annotations on them (event handlers only).
 - apiGroups:
     - kadence.dev
   resources:
     - schedules
+  verbs:
+    - get
+    - list
+    - watch
+# Tasks: watched, created for a Schedule's runs, labelled with their queue when
+# made by hand (patch), and deleted beyond the history limits.
+- apiGroups:
+    - kadence.dev
+  resources:
     - tasks
   verbs:
     - get
@@ -89,29 +100,26 @@ ClusterRole when all namespaces are watched, or by a Role in each watched one.
     - watch
     - create
     - patch
-    - update
     - delete
-# Status is written only through the status subresource.
+# Status is written only through the status subresource, as a merge patch.
 - apiGroups:
     - kadence.dev
   resources:
     - schedules/status
     - tasks/status
   verbs:
-    - get
     - patch
-    - update
-# Owner references with blockOwnerDeletion (Job -> Task -> Schedule) need this
-# where the OwnerReferencesPermissionEnforcement admission plugin is on.
+# A Job's ownerReference to its Task has blockOwnerDeletion, which needs this
+# where the OwnerReferencesPermissionEnforcement admission plugin is on. (A
+# Task's ownerReference to its Schedule has none: no schedules/finalizers.)
 - apiGroups:
     - kadence.dev
   resources:
-    - schedules/finalizers
     - tasks/finalizers
   verbs:
     - update
 # The Jobs that run the tasks; also created with dryRun=All to check a
-# Schedule's jobTemplate. No update: a Job is never changed, only replaced.
+# Schedule's jobTemplate. No update or patch: a Job is never changed.
 - apiGroups:
     - batch
   resources:
@@ -130,7 +138,7 @@ ClusterRole when all namespaces are watched, or by a Role in each watched one.
     - serviceaccounts
   verbs:
     - get
-# Events on the resources it handles.
+# Events on the resources it handles: each one is new (never patched).
 - apiGroups:
     - ""
     - events.k8s.io
@@ -138,33 +146,27 @@ ClusterRole when all namespaces are watched, or by a Role in each watched one.
     - events
   verbs:
     - create
-    - patch
 {{- end }}
 
 {{/*
-What kopf itself needs cluster-wide. Peering is off (standalone mode), so no
-kopf.dev peering resources.
+What the operator needs cluster-wide, in every mode. kopf runs standalone (no
+peering resources) with event posting off, and needs no
+CustomResourceDefinitions (it finds the resources by API discovery) and no
+namespaces (the watched namespaces are exact names, not patterns).
 */}}
 {{- define "kadence.frameworkRules" -}}
-# kopf watches CustomResourceDefinitions to notice resources added or removed
-# while it runs (read-only; without it, only a warning and no runtime
-# discovery).
+{{- $fullname := include "kadence.fullname" . -}}
+# Its own admission policies and their bindings (cluster-scoped), read only and
+# by name: the operator checks that they are in force before it makes Jobs.
 - apiGroups:
-    - apiextensions.k8s.io
+    - admissionregistration.k8s.io
   resources:
-    - customresourcedefinitions
+    - validatingadmissionpolicies
+    - validatingadmissionpolicybindings
   verbs:
-    - list
-    - watch
-{{- if .Values.namespaces }}
-# When it serves chosen namespaces, kopf lists and watches namespaces to know
-# which of them exist.
-- apiGroups:
-    - ""
-  resources:
-    - namespaces
-  verbs:
-    - list
-    - watch
-{{- end }}
+    - get
+  resourceNames:
+    {{- range list "require-job-create" "operator-only" "operator-jobs" }}
+    - {{ $fullname }}-{{ . }}
+    {{- end }}
 {{- end }}
