@@ -118,7 +118,10 @@ def cluster(kubeconfig: Path | None, workdir: Path) -> Iterator[Cluster]:
 
 
 def install_crds(target: Cluster) -> None:
+    """The CRDs and the admission policies, as in a real installation (the operator makes
+    no Job without the policies, and their CEL runs on every write it makes)."""
     target.run_kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    target.run_kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "admissionpolicy.yaml"))
     target.run_kubectl(
         "wait", "--for=condition=Established", "--timeout=60s",
         "crd/schedules.kadence.dev", "crd/tasks.kadence.dev",

@@ -21,6 +21,8 @@ trap cleanup EXIT INT TERM HUP
 
 "${kubectl[@]}" apply --server-side -f crds/ >/dev/null
 "${kubectl[@]}" wait --for=condition=Established --timeout=60s crd/schedules.kadence.dev crd/tasks.kadence.dev >/dev/null
+# The admission policies, as in a real installation: without them the operator makes no Job.
+"${kubectl[@]}" apply -f deploy/base/admissionpolicy.yaml >/dev/null
 .venv/bin/kadence run --config hack/demo-config.yaml --liveness-port 0 --metrics-port 0 >"$log" 2>&1 &
 operator_pid=$!
 

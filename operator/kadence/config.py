@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_POLICIES = [
+    "kadence-require-job-create",
+    "kadence-operator-only",
+    "kadence-operator-jobs",
+]
+"""The admission policies of `deploy/base` (the Helm chart names its own)."""
 
 
 class ConfigError(ValueError):
@@ -17,18 +25,76 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+@dataclass(frozen=True, order=True)
+class QueueKey:
+    """A queue: one namespace's tasks of a schedulerId, or (namespace None) the tasks of the
+    namespaces that share that schedulerId by configuration."""
+
+    namespace: str | None
+    scheduler_id: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace or '*'}/{self.scheduler_id}"
+
+
+class PriorityRange(StrictModel):
+    min: int = Field(default=-(2**31))
+    max: int = Field(default=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PriorityRange:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class SharedQueue(StrictModel):
+    """A queue that several namespaces share; any other namespace keeps its own."""
+
+    namespaces: list[str] = Field(min_length=1)
+    capacity: int | None = Field(default=None, ge=1)
+    namespace_capacity: int | None = Field(default=None, ge=1, alias="namespaceCapacity")
+    priority: PriorityRange = Field(default_factory=PriorityRange)
+
+
 class QueuesConfig(StrictModel):
     default_capacity: int = Field(default=10, ge=1, alias="defaultCapacity")
     capacity: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    shared: dict[str, SharedQueue] = Field(default_factory=dict)
 
-    def capacity_of(self, scheduler_id: str) -> int:
+    def queue_of(self, namespace: str, scheduler_id: str) -> QueueKey:
+        """The queue a task of this namespace and schedulerId joins: the shared one only
+        when the configuration lists its namespace, else its namespace's own."""
+        shared = self.shared.get(scheduler_id)
+        if shared is not None and namespace in shared.namespaces:
+            return QueueKey(None, scheduler_id)
+        return QueueKey(namespace, scheduler_id)
+
+    def capacity_of(self, queue: QueueKey) -> int:
         """Most tasks of this queue that may be Dispatched or Running at once."""
-        return self.capacity.get(scheduler_id, self.default_capacity)
+        shared = self.shared.get(queue.scheduler_id) if queue.namespace is None else None
+        if shared is not None and shared.capacity is not None:
+            return shared.capacity
+        return self.capacity.get(queue.scheduler_id, self.default_capacity)
+
+    def sharing(self, queue: QueueKey) -> SharedQueue | None:
+        """The configuration of a shared queue; None for a namespace's own."""
+        return self.shared.get(queue.scheduler_id) if queue.namespace is None else None
+
+    def named(self, scheduler_id: str) -> bool:
+        """Whether the configuration names this schedulerId (metrics label only those)."""
+        return scheduler_id in self.capacity or scheduler_id in self.shared
+
+
+class AdmissionConfig(StrictModel):
+    require_policies: bool = Field(default=True, alias="requirePolicies")
+    policies: list[str] = Field(default_factory=lambda: list(DEFAULT_POLICIES))
 
 
 class OperatorConfig(StrictModel):
     queues: QueuesConfig = Field(default_factory=QueuesConfig)
     namespaces: list[str] = Field(default_factory=list)
+    admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
 
 
 def parse_config(text: str, source: str = "config") -> OperatorConfig:

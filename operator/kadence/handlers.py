@@ -20,6 +20,7 @@ import kopf
 
 from kadence import GROUP, VERSION, metrics
 from kadence.config import OperatorConfig
+from kadence.guard import AdmissionGuard
 from kadence.kube import Kube
 from kadence.models import FINISHED_PHASES, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL
@@ -42,7 +43,8 @@ def _count_finished(old: Body, new: Body) -> None:
     before = (old.get("status") or {}).get("phase")
     after = (new.get("status") or {}).get("phase")
     if after in FINISHED_PHASES and before not in FINISHED_PHASES:
-        metrics.TASKS_FINISHED.labels(scheduler_id=scheduler_of(new), phase=after).inc()
+        label = metrics.queue_label(scheduler_of(new))
+        metrics.TASKS_FINISHED.labels(scheduler_id=label, phase=after).inc()
 
 
 class Runtime:
@@ -56,34 +58,66 @@ class Runtime:
             self.kube, "tasks", TaskStatus, self.store.tasks.get, self.store.put_task,
             written=_count_finished,
         )  # fmt: skip
-        self.schedules = ScheduleController(self.kube, self.store, task_status, utcnow)
+        admission = config.admission
+        self.guard = (
+            AdmissionGuard(self.kube, admission.policies, self._protection_changed)
+            if admission.require_policies
+            else None
+        )
+        self.schedules = ScheduleController(
+            self.kube, self.store, task_status, utcnow, held=self.held
+        )
         self.tasks = TaskController(self.kube, self.store, task_status, utcnow)
-        self.queues = QueueController(self.kube, self.store, task_status, config, utcnow)
-        self._resync: asyncio.Task[None] | None = None
+        self.queues = QueueController(
+            self.kube, self.store, task_status, config, utcnow, held=self.held
+        )
+        metrics.name_queues([*config.queues.capacity, *config.queues.shared])
+        self._loops: list[asyncio.Task[None]] = []
+
+    def held(self) -> str | None:
+        """Why no Job may be made now, or None."""
+        return self.guard.problem if self.guard is not None else None
+
+    def _protection_changed(self) -> None:
+        """Jobs held back or let go: every Schedule says so, every queue looks again."""
+        for key in list(self.store.schedules):
+            self.schedules.queue.add(key)
+        self.queues.add_all()
 
     async def start(self) -> None:
-        """Load every Task and Job first, so that no reconcile decides on half a world."""
+        """Load every Task and Job first, so that no reconcile decides on half a world; and
+        know whether the admission policies are in place before any Job could be made."""
         namespaces: list[str | None] = [*self.config.namespaces] or [None]
         for namespace in namespaces:
             for task in await self.kube.list("tasks", namespace):
                 self.store.put_task(task)
             for job in await self.kube.list_jobs(TASK_LABEL, namespace):
                 self.store.put_job(job)
+        if self.guard is not None:
+            await self.guard.check()
+            self._loops.append(asyncio.create_task(self.guard.run(), name="kadence-guard"))
+        else:
+            log.warning(
+                "admission.requirePolicies is false: Jobs are made without the "
+                "admission policies that keep tenants apart (single-tenant use only)"
+            )
         for controller in (self.schedules, self.tasks, self.queues):
             controller.queue.start()
-        self._resync = asyncio.create_task(self.queues.resync(), name="kadence-resync")
+        self._loops.append(asyncio.create_task(self.queues.resync(), name="kadence-resync"))
 
     def check_alive(self) -> None:
-        """Fail the liveness probe when a worker has died, so that the pod is restarted."""
+        """Fail the liveness probe when a worker or a loop has died, so that the pod is
+        restarted."""
         for controller in (self.schedules, self.tasks, self.queues):
             if not controller.queue.alive:
                 raise RuntimeError(f"the {controller.queue.name} workers have stopped")
-        if self._resync is None or self._resync.done():
-            raise RuntimeError("the queue resync has stopped")
+        for loop in self._loops:
+            if loop.done():
+                raise RuntimeError(f"the {loop.get_name()} loop has stopped")
 
     async def stop(self) -> None:
-        if self._resync is not None:
-            self._resync.cancel()
+        for loop in self._loops:
+            loop.cancel()
         for controller in (self.schedules, self.tasks, self.queues):
             await controller.queue.stop()
 
@@ -102,7 +136,7 @@ class Runtime:
         else:
             self.store.put_task(body)
         self.tasks.queue.add(key)
-        self.queues.queue.add(scheduler_of(body))
+        self.queues.queue.add(self.queues.queue_of(key[0], scheduler_of(body)))
         schedule = schedule_key_of(body)
         if schedule is not None:
             self.schedules.queue.add(schedule)
@@ -116,9 +150,9 @@ class Runtime:
         task_key = (body["metadata"]["namespace"], labels.get(TASK_LABEL, ""))
         self.tasks.queue.add(task_key)
         task = self.store.tasks.get(task_key)
-        queue = scheduler_of(task) if task is not None else labels.get(SCHEDULER_ID_LABEL)
-        if queue:
-            self.queues.queue.add(queue)
+        sid = scheduler_of(task) if task is not None else labels.get(SCHEDULER_ID_LABEL)
+        if sid:
+            self.queues.queue.add(self.queues.queue_of(task_key[0], str(sid)))
 
 
 def runtime_of(memo: Any) -> Runtime:
@@ -139,6 +173,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.enabled = False
+    settings.scanning.disabled = True  # no CRD or namespace lookups: its RBAC has neither
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
     await runtime_of(memo).start()

@@ -45,6 +45,15 @@ def task_data_json(data: Mapping[str, Any]) -> str:
     return text
 
 
+def escape_expansion(value: str) -> str:
+    """`value` as an env value that Kubernetes' `$(VAR)` expansion turns back into `value`.
+
+    The kubelet replaces `$(NAME)` by another variable's value and `$$` by `$`; with every
+    `$` doubled, no reference is left and each `$$` becomes the `$` it was.
+    """
+    return value.replace("$", "$$")
+
+
 def rfc3339(moment: datetime) -> str:
     """An instant as RFC 3339 in UTC with `Z`, with fractions only when there are any."""
     text = moment.astimezone(UTC).replace(tzinfo=None).isoformat()
@@ -72,7 +81,7 @@ def build_job(task: Mapping[str, Any]) -> dict[str, Any]:
         {"name": TASK_NAME_ENV, "value": name},
         {"name": SCHEDULER_ID_ENV, "value": spec["schedulerId"]},
         {"name": DEADLINE_AT_ENV, "value": rfc3339(deadline)},
-        {"name": TASK_DATA_ENV, "value": task_data_json(spec.get("data") or {})},
+        {"name": TASK_DATA_ENV, "value": escape_expansion(task_data_json(spec.get("data") or {}))},
     ]
 
     job_spec = template.get("spec") or {}

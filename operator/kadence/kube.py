@@ -110,6 +110,10 @@ class KubeApi(Protocol):
 
     async def service_account_exists(self, namespace: str, name: str) -> bool: ...
 
+    async def get_cluster_object(
+        self, group: str, version: str, plural: str, name: str
+    ) -> dict[str, Any] | None: ...
+
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
 
 
@@ -240,6 +244,20 @@ class Kube:
                 return False
             raise
         return True
+
+    async def get_cluster_object(
+        self, group: str, version: str, plural: str, name: str
+    ) -> dict[str, Any] | None:
+        """A cluster-scoped object of any API group by name; None when it does not exist."""
+        try:
+            found = await self._call(
+                "get", plural, self._custom.get_cluster_custom_object, group, version, plural, name
+            )
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+        return _json_object(found)
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """Record an Event on `obj` in the background; a lost Event never stops the work."""

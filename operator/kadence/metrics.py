@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
+
+OTHER_QUEUES = "other"
+"""The `scheduler_id` label of every queue the configuration does not name: anyone may
+invent a schedulerId, and one series each would let them grow the operator's memory."""
+
+_NAMED: set[str] = set()
+
+
+def name_queues(scheduler_ids: Iterable[str]) -> None:
+    """The schedulerIds that get a label value of their own (those in the configuration)."""
+    _NAMED.clear()
+    _NAMED.update(scheduler_ids)
+
+
+def queue_label(scheduler_id: str) -> str:
+    return scheduler_id if scheduler_id in _NAMED else OTHER_QUEUES
+
 
 TASKS_CREATED = Counter(
     "kadence_tasks_created_total", "Tasks created for schedule deadlines and run requests.",
@@ -34,6 +53,11 @@ RECONCILE_ERRORS = Counter(
     "kadence_reconcile_errors_total",
     "Reconciles that failed and were retried with backoff, per kind of object.",
     ["kind"],
+)
+ADMISSION_POLICIES_MISSING = Gauge(
+    "kadence_admission_policies_missing",
+    "Admission policies or bindings the operator needs and did not find; no Job is made "
+    "while this is above 0.",
 )
 API_REQUESTS = Counter(
     "kadence_api_requests_total", "Requests made to the Kubernetes API.", ["verb", "resource"]

@@ -1,9 +1,11 @@
 """The queue controller: admit new Tasks to their queue and turn its heads into Jobs.
 
-A queue's key is its `schedulerId`. Each pass reads the queue's unfinished Tasks and
-Jobs from the store, asks the pure `plan_queue` which Tasks join or are refused and
-which heads fit the capacity, and carries that out. One worker holds a queue at a time,
-so admissions of one queue see each other and its capacity is never counted twice.
+A queue is one namespace's Tasks of a `schedulerId`, or the Tasks of the namespaces
+that the configuration lets share one (`QueueKey`). Each pass reads the queue's
+unfinished Tasks and Jobs from the store, asks the pure `plan_queue` which Tasks join or
+are refused and which heads fit the capacity, and carries that out. One worker holds a
+queue at a time, so admissions of one queue see each other and its capacity is never
+counted twice. While the admission policies are missing, nothing is dispatched.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from kadence import metrics
-from kadence.config import OperatorConfig
+from kadence.config import OperatorConfig, QueueKey
 from kadence.jobs import DataTooLarge, build_job, job_belongs_to
 from kadence.kube import ApiError, KubeApi
 from kadence.models import TaskPhase, TaskStatus
@@ -23,7 +25,7 @@ from kadence.resources import phase_of, scheduler_of, service_account_of
 from kadence.status import advance_task
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of
-from kadence.task_plan import Admission, plan_queue
+from kadence.task_plan import Admission, QueueRules, plan_queue
 from kadence.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ RESYNC_SECONDS = 30.0
 
 
 class QueueController:
-    """Reconciles queues from a work queue keyed by schedulerId."""
+    """Reconciles queues from a work queue keyed by `QueueKey`."""
 
     def __init__(
         self,
@@ -42,34 +44,64 @@ class QueueController:
         status: StatusWriter[TaskStatus],
         config: OperatorConfig,
         now: Callable[[], datetime],
+        *,
+        held: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._kube = kube
         self._store = store
         self._status = status
         self._config = config
         self._now = now
-        self.queue: WorkQueue[str] = WorkQueue("queues", self.reconcile, workers=WORKERS)
+        self._held = held
+        self._gauges: dict[QueueKey, tuple[int, int]] = {}
+        self.queue: WorkQueue[QueueKey] = WorkQueue("queues", self.reconcile, workers=WORKERS)
+
+    def queue_of(self, namespace: str, scheduler_id: str) -> QueueKey:
+        return self._config.queues.queue_of(namespace, scheduler_id)
+
+    def add_all(self) -> None:
+        """Every queue with unfinished Tasks, so that no missed event can stall one."""
+        for namespace, scheduler_id in self._store.queues():
+            self.queue.add(self.queue_of(namespace, scheduler_id))
 
     async def resync(self) -> None:
-        """Every queue now and then, so that no missed event can stall one."""
         while True:
-            for queue in self._store.queues():
-                self.queue.add(queue)
+            self.add_all()
             await asyncio.sleep(RESYNC_SECONDS)
 
-    async def reconcile(self, queue: str) -> None:
-        plan = plan_queue(
-            self._store.unfinished(queue),
-            self._store.jobs_by_owner,
-            self._store.queue_jobs(queue),
-            self._store.task_uids,
-            self._config.queues.capacity_of(queue),
+    async def reconcile(self, queue: QueueKey) -> None:
+        queues = self._config.queues
+        sharing = queues.sharing(queue)
+        namespaces = sharing.namespaces if sharing is not None else [queue.namespace or ""]
+        sid = queue.scheduler_id
+        rules = QueueRules(
+            capacity=queues.capacity_of(queue),
+            shared=sharing is not None,
+            namespace_capacity=sharing.namespace_capacity if sharing is not None else None,
+            priorities=(
+                (sharing.priority.min, sharing.priority.max) if sharing is not None else None
+            ),
+            held=self._held() is not None,
         )
-        metrics.QUEUE_DEPTH.labels(scheduler_id=queue).set(plan.depth)
-        metrics.QUEUE_ACTIVE.labels(scheduler_id=queue).set(plan.active)
+        plan = plan_queue(
+            [task for ns in namespaces for task in self._store.unfinished(ns, sid)],
+            self._store.jobs_by_owner,
+            [job for ns in namespaces for job in self._store.queue_jobs(ns, sid)],
+            self._store.task_uids,
+            rules,
+        )
+        self._gauge(queue, plan.depth, plan.active)
         now = self._now()
         await asyncio.gather(*(self._admit(admission, now) for admission in plan.admit))
-        await asyncio.gather(*(self._start(queue, key) for key in plan.dispatch))
+        await asyncio.gather(*(self._start(sid, key) for key in plan.dispatch))
+
+    def _gauge(self, queue: QueueKey, depth: int, active: int) -> None:
+        """Queue gauges by label, summed over the queues that share one label value."""
+        old_depth, old_active = self._gauges.get(queue, (0, 0))
+        self._gauges[queue] = (depth, active)
+        label = metrics.queue_label(queue.scheduler_id)
+        metrics.QUEUE_DEPTH.labels(scheduler_id=label).inc(depth - old_depth)
+        metrics.QUEUE_ACTIVE.labels(scheduler_id=label).inc(active - old_active)
 
     async def _admit(self, admission: Admission, now: datetime) -> None:
         key = admission.key
@@ -87,7 +119,7 @@ class QueueController:
         task = self._store.tasks.get(key)
         return scheduler_of(task) if task is not None else ""
 
-    async def _start(self, queue: str, key: Key) -> None:
+    async def _start(self, scheduler_id: str, key: Key) -> None:
         """Create the Task's Job, then mark it Dispatched; a Job that cannot be made fails
         the Task with the reason, so its slot is never held by something that cannot run."""
         task = self._store.tasks.get(key)
@@ -118,7 +150,7 @@ class QueueController:
                 status, TaskPhase.DISPATCHED, now, message=f"running as Job {name}", job_name=name
             ),
         )
-        metrics.TASKS_DISPATCHED.labels(scheduler_id=queue).inc()
+        metrics.TASKS_DISPATCHED.labels(scheduler_id=metrics.queue_label(scheduler_id)).inc()
         log.info("task %s/%s: dispatched as Job %s", *key, name)
 
     async def _create_job(self, task: Body) -> Body:

@@ -50,6 +50,7 @@ from kadence.status import (
     FinishedTask,
     disabled_condition,
     health_condition,
+    held_condition,
     invalid_condition,
     parse_time,
     scheduled_condition,
@@ -82,6 +83,8 @@ class ScheduleWorld:
     """Unfinished Tasks of the Schedule's queue in its namespace (the concurrency policy)."""
     template_problem: str | None = None
     """Why the API server refused the Job template in a dry run, if it did."""
+    held: str | None = None
+    """Why no Job is made now (the admission policies are missing), if so."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,12 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     draft = _Draft(status)
     deadline = next_deadline(timing, old, facts, parse_time(meta["creationTimestamp"]), now)
     status.observed_timing = timing.signature
-    ready = scheduled_condition(generation) if spec.enabled else disabled_condition(generation)
+    if not spec.enabled:
+        ready = disabled_condition(generation)
+    elif world.held is not None:
+        ready = held_condition(world.held, generation)
+    else:
+        ready = scheduled_condition(generation)
     status.conditions = set_condition(status.conditions, ready, now)
 
     if spec.enabled and deadline is not None and deadline <= now:

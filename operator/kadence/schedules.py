@@ -44,8 +44,11 @@ class ScheduleController:
         store: Store,
         task_status: StatusWriter[TaskStatus],
         now: Callable[[], datetime],
+        *,
+        held: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._kube = kube
+        self._held = held
         self._store = store
         self._task_status = task_status
         self._now = now
@@ -66,6 +69,7 @@ class ScheduleController:
             namespace_tasks=self._store.namespace_tasks(namespace),
             queue_unfinished=self._store.unfinished(scheduler_of(body), namespace),
             template_problem=await self._check_template(key, body),
+            held=self._held(),
         )
         now = self._now()
         plan = plan_schedule(world, now)
@@ -112,7 +116,7 @@ class ScheduleController:
                 raise
             created = await self._kube.get("tasks", *key_of(task))
         else:
-            metrics.TASKS_CREATED.labels(scheduler_id=scheduler_of(task)).inc()
+            metrics.TASKS_CREATED.labels(scheduler_id=metrics.queue_label(scheduler_of(task))).inc()
             made_for = parse_time(task["spec"].get("deadlineAt"))
             if made_for is not None:
                 lag = (self._now() - made_for).total_seconds()

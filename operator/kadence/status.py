@@ -172,6 +172,12 @@ def invalid_condition(message: str, generation: int | None) -> Condition:
     return _ready("False", "InvalidSpec", message, generation)
 
 
+def held_condition(message: str, generation: int | None) -> Condition:
+    """Ready False: tasks are made, but no Job runs until the admission policies are back."""
+    return _ready("False", "AdmissionPolicyMissing", f"tasks wait in their queues; {message}",
+                  generation)  # fmt: skip
+
+
 def health_condition(status: str, reason: str, message: str) -> Condition:
     """The condition alerts watch: False after a failed run or a missed deadline."""
     return Condition(type=HEALTHY, status=status, reason=reason, message=message)

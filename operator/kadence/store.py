@@ -29,12 +29,29 @@ def _newer(old: Body | None, new: Body) -> bool:
         return True
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def slim(body: Body, *, keep_spec: bool = True) -> Body:
+    """The body without what the operator never reads: managedFields, kubectl's copy of
+    the last applied object, and (for a Job) its spec. Memory is then bounded by what
+    users write into the fields kadence uses, not by every client's bookkeeping."""
+    meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
+    annotations = meta.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    slimmed = {k: v for k, v in body.items() if k != "spec" or keep_spec}
+    slimmed["metadata"] = meta
+    return slimmed
+
+
 def _finished(task: Body) -> bool:
     return (task.get("status") or {}).get("phase") in FINISHED_PHASES
 
 
-def _queue_of_job(job: Body) -> str:
-    return str((job["metadata"].get("labels") or {}).get(SCHEDULER_ID_LABEL, ""))
+def _queue_of_job(job: Body) -> Key:
+    labels = job["metadata"].get("labels") or {}
+    return job["metadata"]["namespace"], str(labels.get(SCHEDULER_ID_LABEL, ""))
 
 
 class Store:
@@ -47,9 +64,9 @@ class Store:
         self._by_namespace: dict[str, dict[str, Body]] = defaultdict(dict)
         self._owned: dict[str, set[Key]] = defaultdict(set)
         self._task_uids: dict[str, Key] = {}
-        self._open: dict[str, set[Key]] = defaultdict(set)
+        self._open: dict[Key, set[Key]] = defaultdict(set)
         self._job_of: dict[str, Body] = {}
-        self._queue_jobs: dict[str, set[Key]] = defaultdict(set)
+        self._queue_jobs: dict[Key, set[Key]] = defaultdict(set)
 
     # -- schedules -------------------------------------------------------------------
 
@@ -57,7 +74,7 @@ class Store:
         key = key_of(body)
         if not _newer(self.schedules.get(key), body):
             return False
-        self.schedules[key] = body
+        self.schedules[key] = slim(body)
         return True
 
     def drop_schedule(self, key: Key) -> None:
@@ -72,6 +89,7 @@ class Store:
             return False
         if old is not None:
             self._unindex_task(key, old)
+        body = slim(body)
         self.tasks[key] = body
         self._by_namespace[key[0]][key[1]] = body
         uid = body["metadata"].get("uid")
@@ -81,7 +99,7 @@ class Store:
         if owner is not None:
             self._owned[owner].add(key)
         if not _finished(body):
-            self._open[scheduler_of(body)].add(key)
+            self._open[(key[0], scheduler_of(body))].add(key)
         return True
 
     def drop_task(self, key: Key) -> Body | None:
@@ -102,7 +120,7 @@ class Store:
             self._owned[owner].discard(key)
             if not self._owned[owner]:
                 del self._owned[owner]
-        queue = scheduler_of(body)
+        queue = (key[0], scheduler_of(body))
         self._open[queue].discard(key)
         if not self._open[queue]:
             del self._open[queue]
@@ -115,13 +133,12 @@ class Store:
         """Every Task of a namespace by name (read-only use)."""
         return self._by_namespace.get(namespace, {})
 
-    def unfinished(self, queue: str, namespace: str | None = None) -> list[Body]:
-        """The unfinished Tasks of a queue (of one namespace, if given)."""
-        keys = self._open.get(queue, ())
-        return [self.tasks[k] for k in keys if namespace is None or k[0] == namespace]
+    def unfinished(self, namespace: str, scheduler_id: str) -> list[Body]:
+        """The unfinished Tasks of one namespace with this schedulerId."""
+        return [self.tasks[k] for k in self._open.get((namespace, scheduler_id), ())]
 
-    def queues(self) -> list[str]:
-        """Queues with unfinished Tasks."""
+    def queues(self) -> list[Key]:
+        """(namespace, schedulerId) pairs that have unfinished Tasks."""
         return list(self._open)
 
     @property
@@ -140,6 +157,7 @@ class Store:
             return False
         if old is not None:
             self._unindex_job(key, old)
+        body = slim(body, keep_spec=False)
         self.jobs[key] = body
         self._job_of[controller_uid(body) or ""] = body
         self._queue_jobs[_queue_of_job(body)].add(key)
@@ -168,6 +186,7 @@ class Store:
     def jobs_by_owner(self) -> Mapping[str, Body]:
         return self._job_of
 
-    def queue_jobs(self, queue: str) -> list[Body]:
-        """The Jobs labelled with a queue (those of deleted Tasks hold its slots)."""
-        return [self.jobs[k] for k in self._queue_jobs.get(queue, ())]
+    def queue_jobs(self, namespace: str, scheduler_id: str) -> list[Body]:
+        """The Jobs of a namespace labelled with this schedulerId (those of deleted Tasks
+        hold their queue's slots)."""
+        return [self.jobs[k] for k in self._queue_jobs.get((namespace, scheduler_id), ())]

@@ -8,13 +8,14 @@ here: a Job is a Task's only when its controlling ownerReference carries the Tas
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from kadence.models import TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL
-from kadence.queue import QueueItem, plan_dispatch
+from kadence.queue import QueueItem, plan_dispatch, queue_order
 from kadence.resources import (
     Body,
     Key,
@@ -41,12 +42,27 @@ class Admission:
 
 
 @dataclass(frozen=True)
+class QueueRules:
+    """What the configuration says of one queue."""
+
+    capacity: int
+    shared: bool = False
+    """Several namespaces share it: at equal priority they take turns."""
+    namespace_capacity: int | None = None
+    """In a shared queue, the most slots one namespace may hold."""
+    priorities: tuple[int, int] | None = None
+    """In a shared queue, the priorities allowed (inclusive)."""
+    held: bool = False
+    """No Job may be made now (the admission policies are missing): nothing leaves."""
+
+
+@dataclass(frozen=True)
 class QueuePlan:
     """One pass over a queue."""
 
     admit: tuple[Admission, ...]
     dispatch: tuple[Key, ...]
-    """Queued Tasks to turn into Jobs, in queue order."""
+    """Queued Tasks to turn into Jobs, in the order they leave the queue."""
     depth: int
     active: int
 
@@ -56,7 +72,7 @@ def plan_queue(
     jobs_by_owner: Mapping[str, Body],
     queue_jobs: Sequence[Body],
     known_task_uids: Container[str],
-    capacity: int,
+    rules: QueueRules,
 ) -> QueuePlan:
     """Admit the queue's Pending Tasks, then dispatch its heads into the free slots.
 
@@ -68,14 +84,15 @@ def plan_queue(
 
     A Task made by a Schedule is always queued (its Schedule's concurrency policy has
     decided); one made by hand is refused while a Task of the same hash is in the queue
-    or running in the same namespace, the first made winning among new ones.
+    or running in the same namespace, the first made winning among new ones. In a shared
+    queue, a Task whose priority is outside the allowed range is refused.
     """
     admit: list[Admission] = []
     queued: list[QueueItem] = []
     holding: dict[tuple[str, str], QueueItem] = {}
     pending: list[Body] = []
-    active = sum(
-        1
+    slots: Counter[str] = Counter(
+        job["metadata"]["namespace"]
         for job in queue_jobs
         if controller_kind(job) == "Task"
         and controller_uid(job) not in known_task_uids
@@ -83,7 +100,6 @@ def plan_queue(
     )
     for task in tasks:
         phase = phase_of(task)
-        has_job = _uid(task) in jobs_by_owner
         if phase is TaskPhase.PENDING:
             pending.append(task)
             continue
@@ -91,14 +107,14 @@ def plan_queue(
         held = holding.get((item.namespace, item.hash))
         if held is None or item.sort_key < held.sort_key:
             holding[(item.namespace, item.hash)] = item
-        if phase.active or has_job:
-            active += 1
+        if phase.active or _uid(task) in jobs_by_owner:
+            slots[item.namespace] += 1
         elif phase is TaskPhase.QUEUED:
             queued.append(item)
 
     for task in sorted(pending, key=_creation_order):
         key, item = key_of(task), queue_item(task)
-        problem = task_problem(task)
+        problem = task_problem(task) or _priority_problem(item, rules)
         manual = controller_kind(task) != "Schedule"
         label = manual and _labels(task).get(SCHEDULER_ID_LABEL) != scheduler_of(task)
         if problem is not None:
@@ -110,13 +126,62 @@ def plan_queue(
             message = f"waiting in queue {scheduler_of(task)}"
             admit.append(Admission(key, TaskPhase.QUEUED, message, label))
             holding.setdefault((item.namespace, item.hash), item)
-    heads = plan_dispatch(queued, active, capacity)
+    active = sum(slots.values())
+    if rules.held:
+        heads: list[QueueItem] = []
+    elif rules.shared:
+        heads = fair_dispatch(queued, slots, rules.capacity, rules.namespace_capacity)
+    else:
+        heads = plan_dispatch(queued, active, rules.capacity)
     return QueuePlan(
         admit=tuple(admit),
         dispatch=tuple((item.namespace, item.name) for item in heads),
         depth=len(queued),
         active=active,
     )
+
+
+def fair_dispatch(
+    queued: Sequence[QueueItem],
+    slots: Mapping[str, int],
+    capacity: int,
+    namespace_capacity: int | None,
+) -> list[QueueItem]:
+    """The heads of a shared queue that fit its free slots, namespaces taking turns.
+
+    Lower priority still goes first; at equal priority the namespace holding fewer slots
+    goes next (counting those dispatched in this pass), so one namespace's burst takes
+    no more than its share while another has work waiting. A namespace at its
+    `namespace_capacity` waits.
+    """
+    held = Counter(slots)
+    free = capacity - sum(held.values())
+    lines: dict[str, deque[QueueItem]] = {}
+    for item in queue_order(queued):
+        lines.setdefault(item.namespace, deque()).append(item)
+    chosen: list[QueueItem] = []
+    while free > 0:
+        candidates = [
+            (line[0].priority, held[namespace], line[0].sort_key, namespace)
+            for namespace, line in lines.items()
+            if line and (namespace_capacity is None or held[namespace] < namespace_capacity)
+        ]
+        if not candidates:
+            break
+        namespace = min(candidates)[3]
+        chosen.append(lines[namespace].popleft())
+        held[namespace] += 1
+        free -= 1
+    return chosen
+
+
+def _priority_problem(item: QueueItem, rules: QueueRules) -> str | None:
+    if not rules.shared or rules.priorities is None:
+        return None
+    low, high = rules.priorities
+    if low <= item.priority <= high:
+        return None
+    return f"priority {item.priority} is outside {low}..{high}, the range this shared queue allows"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,12 +18,24 @@ from tests.cluster.controlplane import free_port
 from tests.conftest import ROOT, Cluster
 from tests.support.kube import Kube, wait_for
 
-CONFIG = """\
+RELEASE = "kadence-e2e"
+SHARED_NAMESPACES = ("kadence-shared-a", "kadence-shared-b")
+"""Namespaces that share the queue `shared` (the configuration names them up front)."""
+
+CONFIG = f"""\
 queues:
   defaultCapacity: 10
   capacity:
     one-at-a-time: 1
     three-at-a-time: 3
+  shared:
+    shared:
+      namespaces: [{", ".join(SHARED_NAMESPACES)}]
+      capacity: 2
+      priority: {{min: -10, max: 10}}
+admission:
+  requirePolicies: true
+  policies: [{RELEASE}-require-job-create, {RELEASE}-operator-only, {RELEASE}-operator-jobs]
 """
 
 
@@ -109,7 +122,22 @@ def operator_kubeconfig(cluster: Cluster, crds: None) -> Path:
     """Credentials of the chart's ServiceAccount, bound to exactly the chart's RBAC."""
     from tests.support.chart import operator_kubeconfig
 
-    return operator_kubeconfig(cluster, "kadence-e2e", release="kadence-e2e")
+    return operator_kubeconfig(cluster, RELEASE, release=RELEASE)
+
+
+@pytest.fixture(scope="session")
+def admission_policies(cluster: Cluster, crds: None) -> list[dict[str, Any]]:
+    """The chart's admission policies for the suite's operator, in force for the session, as
+    in a real installation (the operator makes no Job without them)."""
+    from tests.support.chart import apply_objects, render_chart, select
+
+    policies = select(
+        render_chart(cluster, release=RELEASE, namespace=RELEASE),
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    )
+    apply_objects(cluster, policies)
+    return policies
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +145,7 @@ def operator(
     cluster: Cluster,
     crds: None,
     operator_kubeconfig: Path,
+    admission_policies: list[dict[str, Any]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
     running = Operator(cluster, operator_kubeconfig, tmp_path_factory.mktemp("operator"))

@@ -6,16 +6,68 @@ from pathlib import Path
 
 import pytest
 
-from kadence.config import ConfigError, load_config, parse_config
+from kadence.config import ConfigError, QueueKey, load_config, parse_config
 
 
 def test_the_documented_example_is_read() -> None:
     config = parse_config(
         "queues:\n  defaultCapacity: 10\n  capacity:\n    boefje-org0: 4\nnamespaces: []\n"
     )
-    assert config.queues.capacity_of("boefje-org0") == 4
-    assert config.queues.capacity_of("anything-else") == 10
+    queue = config.queues.queue_of("team-a", "boefje-org0")
+    assert queue == QueueKey("team-a", "boefje-org0"), "each namespace has its own queue"
+    assert config.queues.capacity_of(queue) == 4
+    assert config.queues.capacity_of(QueueKey("team-a", "anything-else")) == 10
     assert config.namespaces == []
+    assert config.admission.require_policies is True
+    assert config.admission.policies == [
+        "kadence-require-job-create",
+        "kadence-operator-only",
+        "kadence-operator-jobs",
+    ]
+
+
+SHARED = """
+queues:
+  defaultCapacity: 10
+  capacity: {boefje: 3}
+  shared:
+    boefje:
+      namespaces: [team-a, team-b]
+      capacity: 2
+      namespaceCapacity: 1
+      priority: {min: 0, max: 100}
+    reports:
+      namespaces: [team-a]
+"""
+
+
+@pytest.mark.parametrize(
+    ("namespace", "scheduler_id", "queue", "capacity"),
+    [
+        ("team-a", "boefje", QueueKey(None, "boefje"), 2),
+        ("team-b", "boefje", QueueKey(None, "boefje"), 2),
+        ("team-c", "boefje", QueueKey("team-c", "boefje"), 3),
+        ("team-a", "reports", QueueKey(None, "reports"), 10),
+        ("team-a", "other", QueueKey("team-a", "other"), 10),
+    ],
+    ids=[
+        "listed-namespace-joins-the-shared-queue",
+        "another-listed-namespace-too",
+        "unlisted-namespace-keeps-its-own-queue",
+        "shared-without-capacity-takes-the-default",
+        "unshared-schedulerId",
+    ],
+)
+def test_shared_queues(namespace: str, scheduler_id: str, queue: QueueKey, capacity: int) -> None:
+    queues = parse_config(SHARED).queues
+    assert queues.queue_of(namespace, scheduler_id) == queue
+    assert queues.capacity_of(queue) == capacity
+    assert (queues.sharing(queue) is not None) == (queue.namespace is None)
+
+
+def test_single_tenant_clusters_can_run_without_the_policies() -> None:
+    config = parse_config("admission: {requirePolicies: false}")
+    assert config.admission.require_policies is False
 
 
 @pytest.mark.parametrize(
@@ -27,8 +79,21 @@ def test_the_documented_example_is_read() -> None:
         ("queues: {defaultCapacity: many}", "queues.defaultCapacity"),
         ("- a\n- b", "must be a mapping"),
         ("queues: [", "not valid YAML"),
+        ("queues: {shared: {q: {namespaces: []}}}", "queues.shared.q.namespaces"),
+        ("queues: {shared: {q: {namespaces: [a], priority: {min: 5, max: 1}}}}", "above max"),
+        ("admission: {requirePolicy: false}", "admission.requirePolicy: unknown key"),
     ],
-    ids=["misspelt-key", "unknown-top-key", "zero-capacity", "not-a-number", "a-list", "bad-yaml"],
+    ids=[
+        "misspelt-key",
+        "unknown-top-key",
+        "zero-capacity",
+        "not-a-number",
+        "a-list",
+        "bad-yaml",
+        "shared-queue-without-namespaces",
+        "empty-priority-range",
+        "misspelt-admission-key",
+    ],
 )
 def test_bad_configuration_is_refused_with_a_message_naming_it(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("[", r"\[")):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kadence.config import OperatorConfig
+from kadence.config import OperatorConfig, QueueKey
 from kadence.kube import ApiError
 from kadence.models import TaskStatus
 from kadence.naming import task_name_for_deadline
@@ -31,22 +31,28 @@ JUST_AFTER_THE_HOUR = ON_THE_HOUR + timedelta(seconds=2)
 NEXT_HOUR = ON_THE_HOUR + timedelta(hours=1)
 TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
 RUN = task_name_for_deadline("nightly", ON_THE_HOUR)
+QUEUE = QueueKey("ns", "q")
 
 
 class World:
     """A FakeKube, the store the watch would fill from it, and the three controllers."""
 
-    def __init__(self, now: datetime, config: OperatorConfig | None = None) -> None:
+    def __init__(
+        self, now: datetime, config: OperatorConfig | None = None, held: str | None = None
+    ) -> None:
         self.clock = FakeClock(now)
         self.kube = FakeKube(self.clock)
         self.store = Store()
         status = StatusWriter(self.kube, "tasks", TaskStatus, self.store.tasks.get,
                               self.store.put_task)  # fmt: skip
-        self.schedules = ScheduleController(self.kube, self.store, status, self.clock)
+        self.schedules = ScheduleController(
+            self.kube, self.store, status, self.clock, held=lambda: held
+        )
         self.tasks = TaskController(self.kube, self.store, status, self.clock)
         self.queues = QueueController(
-            self.kube, self.store, status, config or OperatorConfig(), self.clock
-        )
+            self.kube, self.store, status, config or OperatorConfig(), self.clock,
+            held=lambda: held,
+        )  # fmt: skip
 
     def schedule(self, status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
         body = self.kube.put(
@@ -210,11 +216,11 @@ def test_queue_capacity_one_two_queued_one_finishes() -> None:
     world.task("done", "Completed")
     world.task("b", "Queued", priority=5)
     world.task("a", "Queued", priority=1)
-    asyncio.run(world.queues.reconcile("q"))
+    asyncio.run(world.queues.reconcile(QUEUE))
     assert world.kube.actions == [("create", "jobs", "a"), ("patch_status", "tasks", "a")]
     assert world.store.tasks[("ns", "a")]["status"]["phase"] == "Dispatched"
     world.kube.actions.clear()
-    asyncio.run(world.queues.reconcile("q"))
+    asyncio.run(world.queues.reconcile(QUEUE))
     assert world.kube.actions == [], "the slot is taken"
 
 
@@ -225,7 +231,7 @@ def test_queue_admits_a_manual_task_labelling_it_first() -> None:
     body["metadata"]["ownerReferences"] = []
     world.kube.put("tasks", body)
     world.store.put_task(world.kube.objects[("tasks", "ns", "by-hand")])
-    asyncio.run(world.queues.reconcile("q"))
+    asyncio.run(world.queues.reconcile(QUEUE))
     assert world.kube.actions == [
         ("patch", "tasks", "by-hand"),
         ("patch_status", "tasks", "by-hand"),
@@ -239,7 +245,7 @@ def test_queue_missing_service_account_fails_the_task() -> None:
     world = World(JUST_AFTER_THE_HOUR)
     pod = {"serviceAccountName": "nobody", "containers": [{"name": "c", "image": "busybox"}]}
     world.task("a", "Queued", jobTemplate={"spec": {"template": {"spec": pod}}})
-    asyncio.run(world.queues.reconcile("q"))
+    asyncio.run(world.queues.reconcile(QUEUE))
     assert world.kube.actions == [("patch_status", "tasks", "a")]
     assert world.store.tasks[("ns", "a")]["status"]["phase"] == "Failed"
     assert world.kube.events == [("a", "Warning", "JobRefused")]
@@ -249,7 +255,7 @@ def test_queue_refused_job_fails_the_task() -> None:
     world = World(JUST_AFTER_THE_HOUR)
     world.task("a", "Queued")
     world.kube.refuse[("create", "jobs")] = ApiError(422, "Invalid", "bad template")
-    asyncio.run(world.queues.reconcile("q"))
+    asyncio.run(world.queues.reconcile(QUEUE))
     assert world.kube.actions == [("create", "jobs", "a"), ("patch_status", "tasks", "a")]
     assert "bad template" in world.store.tasks[("ns", "a")]["status"]["message"]
 
@@ -258,7 +264,7 @@ def test_queue_a_job_of_the_same_name_it_does_not_control_is_not_adopted() -> No
     world = World(JUST_AFTER_THE_HOUR)
     world.task("a", "Queued")
     world.kube.put("jobs", {"metadata": {"namespace": "ns", "name": "a"}})
-    asyncio.run(world.queues.reconcile("q"))
+    asyncio.run(world.queues.reconcile(QUEUE))
     assert world.store.tasks[("ns", "a")]["status"]["phase"] == "Failed"
     assert "not this task's" in world.store.tasks[("ns", "a")]["status"]["message"]
 
@@ -291,3 +297,33 @@ def test_task_a_job_it_does_not_control_never_moves_it() -> None:
     asyncio.run(world.tasks.reconcile(("ns", "t")))
     assert world.kube.actions == []
     assert world.store.tasks[("ns", "t")]["status"]["phase"] == "Queued"
+
+
+def test_admission_policies_missing_tasks_are_made_but_no_job() -> None:
+    world = World(JUST_AFTER_THE_HOUR, held="no Job is made until ...")
+    world.schedule(SETTLED)
+    asyncio.run(world.schedules.reconcile(("ns", "nightly")))
+    assert world.kube.actions == [
+        ("create", "tasks", RUN),
+        ("patch_status", "schedules", "nightly"),
+    ]
+    ready = world.kube.objects[("schedules", "ns", "nightly")]["status"]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "AdmissionPolicyMissing")
+    world.kube.actions.clear()
+    asyncio.run(world.queues.reconcile(QUEUE))
+    assert world.kube.actions == [("patch_status", "tasks", RUN)], "queued, never dispatched"
+    assert world.store.tasks[("ns", RUN)]["status"]["phase"] == "Queued"
+
+
+def test_two_namespaces_with_one_scheduler_id_have_a_queue_each() -> None:
+    config = OperatorConfig.model_validate({"queues": {"capacity": {"q": 1}}})
+    world = World(JUST_AFTER_THE_HOUR, config)
+    world.task("mine", "Running")
+    other = world.task("theirs", "Queued")
+    other["metadata"]["namespace"] = "other"
+    world.kube.put("tasks", other)
+    world.store.put_task(world.kube.objects[("tasks", "other", "theirs")])
+    asyncio.run(world.queues.reconcile(QUEUE))
+    assert world.kube.actions == [], "ns's queue is full"
+    asyncio.run(world.queues.reconcile(QueueKey("other", "q")))
+    assert world.kube.actions == [("create", "jobs", "theirs"), ("patch_status", "tasks", "theirs")]

@@ -5,6 +5,8 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kadence.jobs import (
     MAX_DATA_BYTES,
@@ -14,6 +16,7 @@ from kadence.jobs import (
     rfc3339,
     task_data_json,
 )
+from tests.support.expansion import expand
 
 KADENCE_ENV = [
     "KADENCE_TASK_NAME",
@@ -284,3 +287,39 @@ def test_read_only_mappings_are_accepted() -> None:
         return value
 
     assert build_job(frozen(make_task())) == build_job(make_task())
+
+
+TRICKY_DATA = {
+    "ref": "$(HOME) and $(KADENCE_TASK_NAME)",
+    "escaped": "$$ and $$(HOME)",
+    "lone": "$ at the end $",
+    "unclosed": "$(never closed",
+    "quotes": "\"double\" and 'single'",
+    "lines": "one\ntwo\r\nthree",
+    "text": "ünïcødé ✓ 日本",
+}
+
+
+@pytest.mark.parametrize("value", [*TRICKY_DATA.values(), "", "$", "$$", "$()", "$(A)$(B)"])
+def test_kubernetes_expansion_of_the_data_gives_back_the_data(value: str) -> None:
+    """The kubelet expands `$(VAR)` and `$$` in env values; the data must survive it."""
+    task = make_task()
+    task["spec"]["data"] = {"v": value}
+    container = pod_spec(build_job(task))["containers"][0]
+    defined = {"HOME": "/root"}
+    for var in container["env"]:
+        if var["name"] == "KADENCE_TASK_DATA":
+            seen = expand(var["value"], defined)
+            break
+        defined[var["name"]] = expand(var["value"], defined)
+    assert json.loads(seen) == {"v": value}
+
+
+@given(st.dictionaries(st.text(max_size=5), st.text(alphabet='$()AB \n"é', max_size=12)))
+@settings(max_examples=300, deadline=None)
+def test_any_data_survives_kubernetes_expansion(data: dict[str, str]) -> None:
+    task = make_task()
+    task["spec"]["data"] = data
+    env = pod_spec(build_job(task))["containers"][0]["env"]
+    value = next(var["value"] for var in env if var["name"] == "KADENCE_TASK_DATA")
+    assert expand(value, {"A": "x", "B": "y", "HOME": "/root"}) == task_data_json(data)

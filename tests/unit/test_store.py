@@ -46,18 +46,18 @@ def test_unfinished_lists_only_open_tasks(
     store = Store()
     for name, phase in phases.items():
         store.put_task(task(name, 1, phase))
-    assert {t["metadata"]["name"] for t in store.unfinished("q")} == open_names
+    assert {t["metadata"]["name"] for t in store.unfinished("ns", "q")} == open_names
 
 
 def test_a_task_that_finishes_leaves_its_queue_and_moving_queues_moves_it() -> None:
     store = Store()
     store.put_task(task("t", 1, "Running", queue="q"))
     store.put_task(task("t", 2, "Completed", queue="q"))
-    assert list(store.unfinished("q")) == []
+    assert list(store.unfinished("ns", "q")) == []
     assert store.queues() == []
     store.put_task(task("u", 1, "Queued", queue="q"))
     store.drop_task(("ns", "u"))
-    assert list(store.unfinished("q")) == []
+    assert list(store.unfinished("ns", "q")) == []
 
 
 def owned(name: str, version: int, owner_uid: str, phase: str | None = None) -> dict[str, Any]:
@@ -102,7 +102,29 @@ def test_a_job_is_a_tasks_only_when_the_task_controls_it() -> None:
     assert store.job_of(store.tasks[("ns", "t")]) is None, "controlled by another uid"
     store.put_job(job("t", 7, "uid-t"))
     assert store.job_of(store.tasks[("ns", "t")]) is not None
-    assert [j["metadata"]["name"] for j in store.queue_jobs("q")] == ["t"]
+    assert [j["metadata"]["name"] for j in store.queue_jobs("ns", "q")] == ["t"]
     store.drop_job(("ns", "t"))
     assert store.job_of(store.tasks[("ns", "t")]) is None
-    assert store.queue_jobs("q") == []
+    assert store.queue_jobs("ns", "q") == []
+
+
+def test_the_store_keeps_only_what_the_operator_reads() -> None:
+    store = Store()
+    body = owned("t", 1, "uid-s", "Running")
+    body["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    body["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": "{...the whole object...}",
+        "kadence.dev/run-requested-at": "kept",
+    }
+    store.put_task(body)
+    kept = store.tasks[("ns", "t")]
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["annotations"] == {"kadence.dev/run-requested-at": "kept"}
+    assert kept["spec"] == body["spec"]
+    assert "managedFields" in body["metadata"], "the caller's body is left alone"
+
+    big = job("t", 2, "uid-t")
+    big["spec"] = {"template": {"spec": {"containers": [{"name": "c", "image": "x" * 1000}]}}}
+    store.put_job(big)
+    assert "spec" not in store.jobs[("ns", "t")], "a Job's spec is never read"
+    assert store.job_of(kept) is store.jobs[("ns", "t")]

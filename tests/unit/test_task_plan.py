@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kadence.models import TaskPhase, TaskStatus
-from kadence.task_plan import Admission, plan_queue, plan_task
+from kadence.task_plan import Admission, QueueRules, plan_queue, plan_task
 
 ON_THE_HOUR = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 A_MINUTE_LATER = ON_THE_HOUR + timedelta(minutes=1)
@@ -80,6 +80,10 @@ class QueueCase:
     id: str
     tasks: list[dict[str, Any]]
     capacity: int = 1
+    shared: bool = False
+    namespace_capacity: int | None = None
+    priorities: tuple[int, int] | None = None
+    held: bool = False
     jobs: list[dict[str, Any]] = field(default_factory=list)
     """Jobs of the queue; their Tasks are known when among `tasks` or `finished`."""
     finished: list[str] = field(default_factory=list)
@@ -176,6 +180,62 @@ QUEUE_CASES = [
         [task("bad", data={"blob": "x" * 200_000})],
         admit=[("bad", P.FAILED)],
     ),
+    QueueCase(
+        "admission policies missing: tasks are queued, none leaves",
+        [task("new"), task("a", "Queued")],
+        capacity=5,
+        held=True,
+        admit=[("new", P.QUEUED)],
+    ),
+    QueueCase(
+        "shared, equal priority: the namespace holding fewer slots goes next",
+        [
+            task("a1", "Queued", namespace="team-a", created="2026-06-01T10:00:00Z"),
+            task("a2", "Queued", namespace="team-a", created="2026-06-01T10:00:01Z"),
+            task("b1", "Queued", namespace="team-b", created="2026-06-01T10:00:05Z"),
+            task("ar", "Running", namespace="team-a"),
+        ],
+        capacity=2,
+        shared=True,
+        dispatch=["b1"],
+        active=1,
+    ),
+    QueueCase(
+        "shared, a burst from one namespace alternates with another's",
+        [
+            *(task(f"a{n}", "Queued", namespace="team-a") for n in range(4)),
+            *(task(f"b{n}", "Queued", namespace="team-b") for n in range(4)),
+        ],
+        capacity=4,
+        shared=True,
+        dispatch=["a0", "b0", "a1", "b1"],
+    ),
+    QueueCase(
+        "shared, lower priority still goes first",
+        [
+            task("a", "Queued", namespace="team-a", priority=5),
+            task("b", "Queued", namespace="team-b", priority=1),
+            task("b2", "Queued", namespace="team-b", priority=1),
+        ],
+        capacity=2,
+        shared=True,
+        dispatch=["b", "b2"],
+    ),
+    QueueCase(
+        "shared, a namespace at its cap waits while the queue has room",
+        [task("a1", "Queued", namespace="team-a"), task("ar", "Running", namespace="team-a")],
+        capacity=5,
+        shared=True,
+        namespace_capacity=1,
+        active=1,
+    ),
+    QueueCase(
+        "shared, a priority outside the allowed range is refused",
+        [task("jump", namespace="team-a", priority=-2147483648), task("ok", namespace="team-b")],
+        shared=True,
+        priorities=(0, 100),
+        admit=[("jump", P.FAILED), ("ok", P.QUEUED)],
+    ),
 ]
 
 
@@ -183,7 +243,10 @@ QUEUE_CASES = [
 def test_plan_queue(case: QueueCase) -> None:
     jobs_by_owner = {j["metadata"]["ownerReferences"][0]["uid"]: j for j in case.jobs}
     known = {t["metadata"]["uid"] for t in case.tasks} | {f"uid-{n}" for n in case.finished}
-    plan = plan_queue(case.tasks, jobs_by_owner, case.jobs, known, case.capacity)
+    rules = QueueRules(
+        case.capacity, case.shared, case.namespace_capacity, case.priorities, case.held
+    )
+    plan = plan_queue(case.tasks, jobs_by_owner, case.jobs, known, rules)
     assert [(a.key[1], a.phase) for a in plan.admit] == case.admit
     assert [name for _, name in plan.dispatch] == case.dispatch
     assert plan.active == case.active
@@ -192,12 +255,12 @@ def test_plan_queue(case: QueueCase) -> None:
 def test_admission_says_why_and_labels_a_task_made_by_hand() -> None:
     plan = plan_queue(
         [task("m1", labelled=False, data={"x": 1}), task("r", "Running", data={"x": 1})],
-        {}, [], set(), 1,
+        {}, [], set(), QueueRules(1),
     )  # fmt: skip
     assert plan.admit == (
         Admission(("ns", "m1"), P.CANCELLED, "duplicate of task r, already in queue", True),
     )
-    queued = plan_queue([task("m2")], {}, [], set(), 1).admit
+    queued = plan_queue([task("m2")], {}, [], set(), QueueRules(1)).admit
     assert queued == (Admission(("ns", "m2"), P.QUEUED, "waiting in queue q", False),)
 
 

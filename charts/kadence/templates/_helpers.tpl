@@ -64,10 +64,20 @@ queues:
     {{- toYaml .Values.queues.capacity | nindent 4 }}
   {{- else }} {}
   {{- end }}
+  shared: {{- if .Values.queues.shared }}
+    {{- toYaml .Values.queues.shared | nindent 4 }}
+  {{- else }} {}
+  {{- end }}
 namespaces: {{- if .Values.namespaces }}
   {{- toYaml .Values.namespaces | nindent 2 }}
 {{- else }} []
 {{- end }}
+admission:
+  requirePolicies: {{ .Values.admissionPolicy.required }}
+  policies:
+    {{- range list "require-job-create" "operator-only" "operator-jobs" }}
+    - {{ include "kadence.fullname" $ }}-{{ . }}
+    {{- end }}
 {{- end }}
 
 {{/*
