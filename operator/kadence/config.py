@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from kadence.deadlines import parse_interval
 
 DEFAULT_POLICIES = [
     "kadence-require-job-create",
@@ -57,10 +67,24 @@ class SharedQueue(StrictModel):
     priority: PriorityRange = Field(default_factory=PriorityRange)
 
 
+def _duration(text: str) -> str:
+    parse_interval(text)  # raises with a message that shows the expected form
+    return text
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
 class QueuesConfig(StrictModel):
     default_capacity: int = Field(default=10, ge=1, alias="defaultCapacity")
     capacity: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     shared: dict[str, SharedQueue] = Field(default_factory=dict)
+    default_start_timeout: Duration = Field(default="15m", alias="defaultStartTimeout")
+    start_timeout: dict[str, Duration] = Field(default_factory=dict, alias="startTimeout")
+
+    def start_timeout_of(self, scheduler_id: str) -> timedelta:
+        """How long a Task's Job may go without a ready pod before the Task fails."""
+        return parse_interval(self.start_timeout.get(scheduler_id, self.default_start_timeout))
 
     def queue_of(self, namespace: str, scheduler_id: str) -> QueueKey:
         """The queue a task of this namespace and schedulerId joins: the shared one only

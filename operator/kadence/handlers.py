@@ -67,7 +67,7 @@ class Runtime:
         self.schedules = ScheduleController(
             self.kube, self.store, task_status, utcnow, held=self.held
         )
-        self.tasks = TaskController(self.kube, self.store, task_status, utcnow)
+        self.tasks = TaskController(self.kube, self.store, task_status, config, utcnow)
         self.queues = QueueController(
             self.kube, self.store, task_status, config, utcnow, held=self.held
         )

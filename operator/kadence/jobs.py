@@ -60,13 +60,43 @@ def rfc3339(moment: datetime) -> str:
     return f"{text}Z"
 
 
+RESERVED_ENV = (TASK_NAME_ENV, SCHEDULER_ID_ENV, DEADLINE_AT_ENV, TASK_DATA_ENV)
+
+
+def template_problem(job_template: Mapping[str, Any]) -> str | None:
+    """Why a Job template can never make a Job that runs, or None.
+
+    What the API server accepts in a Schedule or Task but kadence cannot run: no
+    containers (the Job would be refused), a variable named like one of kadence's (it
+    would be silently lost), or `suspend: true` (the Job would never start, and its Task
+    would hold a slot of its queue for ever).
+    """
+    job_spec = job_template.get("spec") or {}
+    if not isinstance(job_spec, Mapping):
+        return "jobTemplate.spec must be an object"
+    if job_spec.get("suspend") is True:
+        return "jobTemplate.spec.suspend is true: the Job would never start"
+    pod_spec = (job_spec.get("template") or {}).get("spec") or {}
+    if not isinstance(pod_spec, Mapping) or not pod_spec.get("containers"):
+        return "jobTemplate.spec.template.spec.containers is empty: a Job needs a container"
+    for kind in ("initContainers", "containers"):
+        for container in pod_spec.get(kind) or []:
+            for var in (container.get("env") or []) if isinstance(container, Mapping) else []:
+                if isinstance(var, Mapping) and var.get("name") in RESERVED_ENV:
+                    return (
+                        f"{kind} {container.get('name', '?')} sets {var['name']}, which kadence "
+                        f"sets itself ({', '.join(RESERVED_ENV)}); rename the variable"
+                    )
+    return None
+
+
 def build_job(task: Mapping[str, Any]) -> dict[str, Any]:
     """The Job manifest for a task object as read from the API server.
 
     The Job has the task's name and namespace, so a second create is AlreadyExists.
-    The task's variables come first in each container's `env` (replacing any of the same
-    name), so that the user's variables can refer to them as `$(KADENCE_TASK_NAME)`.
-    The input is not modified.
+    The task's variables come first in each container's `env`, so that the user's
+    variables can refer to them as `$(KADENCE_TASK_NAME)`; a template that names one of
+    them itself is refused (`template_problem`). The input is not modified.
     """
     metadata = task["metadata"]
     spec = task["spec"]
@@ -74,6 +104,9 @@ def build_job(task: Mapping[str, Any]) -> dict[str, Any]:
     template = _plain(spec["jobTemplate"])
     template_metadata = template.get("metadata") or {}
 
+    problem = template_problem(template)
+    if problem is not None:
+        raise ValueError(problem)
     deadline = parse_time(spec.get("deadlineAt")) or parse_time(metadata.get("creationTimestamp"))
     if deadline is None:
         raise ValueError(f"task {name} has neither spec.deadlineAt nor a creationTimestamp")
@@ -125,10 +158,7 @@ def job_belongs_to(job: Mapping[str, Any], task_uid: str) -> bool:
 
 
 def _with_env(existing: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    reserved = {var["name"] for var in ours}
-    return [dict(var) for var in ours] + [
-        var for var in existing if var.get("name") not in reserved
-    ]
+    return [dict(var) for var in ours] + existing
 
 
 def _plain(value: Any) -> Any:

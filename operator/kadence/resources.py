@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from kadence import API_VERSION
 from kadence.deadlines import ScheduleTiming, timing_of
-from kadence.jobs import DataTooLarge, build_job, task_data_json
+from kadence.jobs import DataTooLarge, build_job, task_data_json, template_problem
 from kadence.models import (
     HistoryEntry,
     ScheduleRef,
@@ -86,7 +86,8 @@ class ScheduleReading:
 
 def read_schedule(body: dict[str, Any]) -> ScheduleReading:
     """Everything about a Schedule that the CRD schema cannot check: its cron, time zone,
-    interval and the size of its data. Never raises: a problem is returned, for a person."""
+    interval, the size of its data and whether its Job template can run. Never raises: a
+    problem is returned, for a person."""
     meta = body.get("metadata") or {}
     try:
         spec = ScheduleSpec.model_validate(body.get("spec") or {})
@@ -97,6 +98,9 @@ def read_schedule(body: dict[str, Any]) -> ScheduleReading:
         task_data_json(spec.data)
     except (ValueError, DataTooLarge) as error:
         return ScheduleReading(spec, None, str(error))
+    problem = template_problem(spec.job_template.to_kube())
+    if problem is not None:
+        return ScheduleReading(spec, None, problem)
     return ScheduleReading(spec, timing, None)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from kadence import metrics
 from kadence.jobs import build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import ScheduleSpec, TaskPhase, TaskStatus
+from kadence.naming import default_hash
 from kadence.resources import read_schedule, scheduler_of, task_for_run
 from kadence.schedule_plan import (
     SchedulePlan,
@@ -53,6 +55,9 @@ class ScheduleController:
         self._task_status = task_status
         self._now = now
         self._template_checks: dict[Key, tuple[int, str | None]] = {}
+        self._work_locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self.queue: WorkQueue[Key] = WorkQueue("schedules", self.reconcile, workers=WORKERS)
 
     async def reconcile(self, key: Key) -> float | None:
@@ -62,22 +67,36 @@ class ScheduleController:
             self.queue.forget(key)
             self._template_checks.pop(key, None)
             return None
-        namespace, uid = key[0], body["metadata"]["uid"]
-        world = ScheduleWorld(
-            schedule=body,
-            owned=self._store.owned_tasks(uid),
-            namespace_tasks=self._store.namespace_tasks(namespace),
-            queue_unfinished=self._store.unfinished(scheduler_of(body), namespace),
-            template_problem=await self._check_template(key, body),
-            held=self._held(),
-        )
-        now = self._now()
-        plan = plan_schedule(world, now)
-        if not await self._carry_out(key, body, plan, now):
-            return 0.0  # the status changed under us: plan again on what is current
+        template_problem = await self._check_template(key, body)
+        # Schedules that do the same work in one queue decide one at a time, so that each
+        # sees the Tasks the others made: Forbid holds across deadlines that coincide.
+        async with self._work_lock(key[0], body):
+            namespace, uid = key[0], body["metadata"]["uid"]
+            world = ScheduleWorld(
+                schedule=body,
+                owned=self._store.owned_tasks(uid),
+                namespace_tasks=self._store.namespace_tasks(namespace),
+                queue_unfinished=self._store.unfinished(namespace, scheduler_of(body)),
+                template_problem=template_problem,
+                held=self._held(),
+            )
+            now = self._now()
+            plan = plan_schedule(world, now)
+            if not await self._carry_out(key, body, plan, now):
+                return 0.0  # the status changed under us: plan again on what is current
         if plan.wake_at is None:
             return None
         return max((plan.wake_at - now).total_seconds(), 0.0)
+
+    def _work_lock(self, namespace: str, body: Body) -> asyncio.Lock:
+        """The lock of one (namespace, queue, work hash); dropped when nobody holds it."""
+        spec = body.get("spec") or {}
+        work = spec.get("hash") or default_hash(spec.get("data") or {})
+        key = (namespace, str(spec.get("schedulerId", "")), str(work))
+        lock = self._work_locks.get(key)
+        if lock is None:
+            lock = self._work_locks[key] = asyncio.Lock()
+        return lock
 
     async def _carry_out(self, key: Key, body: Body, plan: SchedulePlan, now: datetime) -> bool:
         """Tasks first, then the status that counts them, then pruning: a crash in between
@@ -155,6 +174,8 @@ class ScheduleController:
         probe["metadata"]["uid"] = body["metadata"]["uid"]
         try:
             await self._kube.create_job(build_job(probe), dry_run=True)
+        except ValueError as error:
+            return f"jobTemplate cannot be made into a Job: {error}"
         except ApiError as error:
             if not error.user_error:
                 raise

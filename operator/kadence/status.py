@@ -64,6 +64,9 @@ class JobObservation:
 def observe_job(job: Mapping[str, Any]) -> JobObservation:
     """Read a batch/v1 Job's status as a task phase.
 
+    `Running` means a pod of the Job is ready: a pod that is only created (pending, not
+    scheduled, pulling its image) leaves the task `Dispatched`, saying so.
+
     `SuccessCriteriaMet` and `FailureTarget` count as finished: the Job controller sets
     them as soon as the outcome is decided, before the last pods have terminated.
     """
@@ -91,8 +94,12 @@ def observe_job(job: Mapping[str, Any]) -> JobObservation:
                 true_conditions[kind].get("lastTransitionTime")
             )
             return JobObservation(TaskPhase.COMPLETED, started_at, finished_at, "Job completed")
-    if (status.get("active") or 0) > 0 or (status.get("ready") or 0) > 0:
+    if (status.get("ready") or 0) > 0:
         return JobObservation(TaskPhase.RUNNING, started_at, None, "Job running")
+    if (status.get("active") or 0) > 0:
+        return JobObservation(
+            TaskPhase.DISPATCHED, started_at, None, "Job created, its pod is not ready yet"
+        )
     return JobObservation(TaskPhase.DISPATCHED, started_at, None, "Job created, no pod running yet")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from kadence.models import TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL
@@ -27,7 +27,7 @@ from kadence.resources import (
     scheduler_of,
     task_problem,
 )
-from kadence.status import advance_task, observe_job
+from kadence.status import JobObservation, advance_task, observe_job, parse_time
 
 
 @dataclass(frozen=True)
@@ -191,24 +191,27 @@ class TaskPlan:
     status: TaskStatus | None
     """The Task's new status; None: nothing to write."""
     delete_job: bool = False
-    """A cancelled Task's Job is still running: stop it."""
+    """The Task is over but its Job is not (cancelled, or it never started): stop it."""
+    wake_at: datetime | None = None
+    """When to look again: the Job's start timeout."""
 
 
-def plan_task(task: Body, job: Body | None, now: datetime) -> TaskPlan:
+def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timedelta) -> TaskPlan:
     """Carry the Job's progress to its Task; `job` is the Job the Task controls, or None.
 
     A Queued Task whose Job exists moves on (a crash came between the two writes); a
-    Dispatched or Running Task whose Job is gone fails, so its queue never stalls; a
-    cancelled Task's unfinished Job is deleted.
+    Dispatched or Running Task whose Job is gone fails, so its queue never stalls; a Job
+    with no ready pod `start_timeout` after its dispatch (a pod that cannot be scheduled,
+    an image that cannot be pulled) fails its Task and is deleted, so its slot is freed;
+    a finished Task's unfinished Job is deleted.
     """
     phase = phase_of(task)
     status = TaskStatus.model_validate(task.get("status") or {})
     if phase is TaskPhase.PENDING:
         return TaskPlan(None)
     if phase.finished:
-        cancelled = phase is TaskPhase.CANCELLED
         running = job is not None and not observe_job(job).phase.finished
-        return TaskPlan(None, delete_job=cancelled and running)
+        return TaskPlan(None, delete_job=running)
     if job is None:
         if phase is TaskPhase.QUEUED:
             return TaskPlan(None)
@@ -216,16 +219,31 @@ def plan_task(task: Body, job: Body | None, now: datetime) -> TaskPlan:
         message = f"its Job {name} was deleted before it finished"
         return TaskPlan(advance_task(status, TaskPhase.FAILED, now, message=message))
     seen = observe_job(job)
-    return TaskPlan(
-        advance_task(
-            status,
-            seen.phase,
-            now,
-            message=seen.message or None,
-            started_at=None if seen.phase is TaskPhase.DISPATCHED else seen.started_at,
-            finished_at=seen.finished_at,
-            job_name=job["metadata"]["name"],
+    dispatched_at = status.dispatched_at or parse_time(job["metadata"].get("creationTimestamp"))
+    if seen.phase is TaskPhase.DISPATCHED and dispatched_at is not None:
+        deadline = dispatched_at + start_timeout
+        if now < deadline:
+            return TaskPlan(_progress(status, seen, job, now), wake_at=deadline)
+        message = (
+            f"Job {job['metadata']['name']} had no ready pod {start_timeout} after it was "
+            f"made ({seen.message}); it is deleted and its slot freed"
         )
+        failed = advance_task(status, TaskPhase.FAILED, now, message=message)
+        return TaskPlan(failed, delete_job=True)
+    return TaskPlan(_progress(status, seen, job, now))
+
+
+def _progress(
+    status: TaskStatus, seen: JobObservation, job: Body, now: datetime
+) -> TaskStatus | None:
+    return advance_task(
+        status,
+        seen.phase,
+        now,
+        message=seen.message or None,
+        started_at=None if seen.phase is TaskPhase.DISPATCHED else seen.started_at,
+        finished_at=seen.finished_at,
+        job_name=job["metadata"]["name"],
     )
 
 

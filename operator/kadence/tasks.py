@@ -11,8 +11,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from kadence.config import OperatorConfig
 from kadence.kube import ApiError, KubeApi
 from kadence.models import TaskStatus
+from kadence.resources import scheduler_of
 from kadence.status_writer import StatusWriter
 from kadence.store import Key, Store, key_of
 from kadence.task_plan import plan_task
@@ -31,29 +33,36 @@ class TaskController:
         kube: KubeApi,
         store: Store,
         status: StatusWriter[TaskStatus],
+        config: OperatorConfig,
         now: Callable[[], datetime],
     ) -> None:
         self._kube = kube
         self._store = store
         self._status = status
+        self._config = config
         self._now = now
         self.queue: WorkQueue[Key] = WorkQueue("tasks", self.reconcile, workers=WORKERS)
 
-    async def reconcile(self, key: Key) -> None:
+    async def reconcile(self, key: Key) -> float | None:
+        """One reconcile; returns the seconds until its Job's start timeout, if one runs."""
         task = self._store.tasks.get(key)
         if task is None:
             self.queue.forget(key)
-            return
+            return None
         job = self._store.job_of(task)
         now = self._now()
-        plan = plan_task(task, job, now)
+        timeout = self._config.queues.start_timeout_of(scheduler_of(task))
+        plan = plan_task(task, job, now, timeout)
         if plan.status is not None:
             # On a conflict the plan is made again from the Task as it is now.
-            await self._status.update(key, lambda _, current: plan_task(current, job, now).status)
+            await self._status.update(
+                key, lambda _, current: plan_task(current, job, now, timeout).status
+            )
         if plan.delete_job and job is not None:
-            log.info("task %s/%s: cancelled; deleting its Job", *key)
+            log.info("task %s/%s: finished; deleting its unfinished Job", *key)
             try:
                 await self._kube.delete_job(*key_of(job))
             except ApiError as error:
                 if not error.not_found:
                     raise
+        return (plan.wake_at - now).total_seconds() if plan.wake_at is not None else None

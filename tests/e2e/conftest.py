@@ -28,6 +28,9 @@ queues:
   capacity:
     one-at-a-time: 1
     three-at-a-time: 3
+    impatient: 1
+  startTimeout:
+    impatient: 5s
   shared:
     shared:
       namespaces: [{", ".join(SHARED_NAMESPACES)}]

@@ -8,6 +8,7 @@ test can assert the exact calls a reconcile made, in order.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable
 from datetime import datetime
@@ -76,10 +77,12 @@ class FakeKube:
         return body
 
     async def get(self, plural: str, namespace: str, name: str) -> Body:
+        await asyncio.sleep(0)  # a real call gives other work its turn
         self._check("get", plural)
         return copy.deepcopy(self._existing(plural, namespace, name))
 
     async def create(self, plural: str, body: Body) -> Body:
+        await asyncio.sleep(0)
         meta = body["metadata"]
         self.actions.append(("create", plural, meta["name"]))
         self._check("create", plural)
@@ -94,6 +97,7 @@ class FakeKube:
         return self.put(plural, merged)
 
     async def patch_status(self, plural: str, namespace: str, name: str, patch: Body) -> Body:
+        await asyncio.sleep(0)
         self.actions.append(("patch_status", plural, name))
         self._check("patch_status", plural)
         current = self._existing(plural, namespace, name)

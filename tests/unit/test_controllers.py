@@ -48,7 +48,9 @@ class World:
         self.schedules = ScheduleController(
             self.kube, self.store, status, self.clock, held=lambda: held
         )
-        self.tasks = TaskController(self.kube, self.store, status, self.clock)
+        self.tasks = TaskController(
+            self.kube, self.store, status, config or OperatorConfig(), self.clock
+        )
         self.queues = QueueController(
             self.kube, self.store, status, config or OperatorConfig(), self.clock,
             held=lambda: held,
@@ -327,3 +329,32 @@ def test_two_namespaces_with_one_scheduler_id_have_a_queue_each() -> None:
     assert world.kube.actions == [], "ns's queue is full"
     asyncio.run(world.queues.reconcile(QueueKey("other", "q")))
     assert world.kube.actions == [("create", "jobs", "theirs"), ("patch_status", "tasks", "theirs")]
+
+
+def test_forbid_holds_across_schedules_whose_deadlines_coincide() -> None:
+    """Three Schedules of one queue and namespace with the same work fire at the same
+    instant: the first makes its Task, the others see it and skip."""
+    world = World(JUST_AFTER_THE_HOUR)
+    for name in ("a", "b", "c"):
+        body = world.kube.put(
+            "schedules",
+            {
+                "apiVersion": "kadence.dev/v1alpha1",
+                "kind": "Schedule",
+                "metadata": {"namespace": "ns", "name": name, "uid": f"uid-{name}",
+                             "generation": 1, "creationTimestamp": "2026-06-01T09:00:30Z"},
+                "spec": {"schedulerId": "q", "schedule": "0 * * * *", "hash": "same-work",
+                         "jobTemplate": TEMPLATE},
+                "status": SETTLED,
+            },
+        )  # fmt: skip
+        world.store.put_schedule(body)
+
+    async def fire_together() -> None:
+        await asyncio.gather(*(world.schedules.reconcile(("ns", name)) for name in ("a", "b", "c")))
+
+    asyncio.run(fire_together())
+    created = [name for verb, plural, name in world.kube.actions if verb == "create"]
+    assert len(created) == 1, created
+    skipped = [reason for _, _, reason in world.kube.events if reason == "DeadlineSkipped"]
+    assert len(skipped) == 2

@@ -15,6 +15,7 @@ from kadence.jobs import (
     job_belongs_to,
     rfc3339,
     task_data_json,
+    template_problem,
 )
 from tests.support.expansion import expand
 
@@ -49,10 +50,7 @@ def make_task(**spec_changes: Any) -> dict[str, Any]:
                             {
                                 "name": "main",
                                 "image": "busybox",
-                                "env": [
-                                    {"name": "KADENCE_TASK_NAME", "value": "user-set"},
-                                    {"name": "MINE", "value": "$(KADENCE_TASK_NAME)"},
-                                ],
+                                "env": [{"name": "MINE", "value": "$(KADENCE_TASK_NAME)"}],
                             },
                             {"name": "sidecar", "image": "busybox", "env": []},
                         ],
@@ -138,19 +136,43 @@ def test_every_container_gets_the_four_variables(kind: str, index: int) -> None:
     assert json.loads(env["KADENCE_TASK_DATA"]) == {"target": "example.org", "port": 443}
 
 
-def test_user_variable_of_the_same_name_is_replaced_not_duplicated_and_others_kept() -> None:
+def test_the_users_variables_come_after_kadences_and_may_refer_to_them() -> None:
     container = pod_spec(build_job(make_task()))["containers"][0]
     names = [var["name"] for var in container["env"]]
     assert names == [*KADENCE_ENV, "MINE"]
-    assert env_of(container)["KADENCE_TASK_NAME"] == "nightly-1704067200"
     assert env_of(container)["MINE"] == "$(KADENCE_TASK_NAME)"
 
 
-def test_building_twice_from_its_own_output_does_not_duplicate() -> None:
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda pod, job: pod["containers"][0]["env"].append(
+            {"name": "KADENCE_TASK_DATA", "value": "mine"}),
+         "containers main sets KADENCE_TASK_DATA"),
+        (lambda pod, job: pod["initContainers"][0].update(
+            env=[{"name": "KADENCE_TASK_NAME", "value": "x"}]),
+         "initContainers init sets KADENCE_TASK_NAME"),
+        (lambda pod, job: job.update(suspend=True), "suspend is true"),
+        (lambda pod, job: pod.update(containers=[]), "containers is empty"),
+        (lambda pod, job: pod.pop("containers"), "containers is empty"),
+    ],
+    ids=["own-variable-named-like-kadences", "in-an-init-container", "suspended", "no-containers",
+         "containers-missing"],
+)  # fmt: skip
+def test_a_template_that_cannot_run_is_refused_with_the_reason(change: Any, problem: str) -> None:
     task = make_task()
-    once = build_job(task)
-    task["spec"]["jobTemplate"]["spec"] = once["spec"]
-    assert build_job(task)["spec"] == once["spec"]
+    job_spec = task["spec"]["jobTemplate"]["spec"]
+    change(job_spec["template"]["spec"], job_spec)
+    assert problem in (template_problem(task["spec"]["jobTemplate"]) or "")
+    with pytest.raises(ValueError, match=problem):
+        build_job(task)
+
+
+def test_building_from_its_own_output_is_refused_not_doubled() -> None:
+    task = make_task()
+    task["spec"]["jobTemplate"]["spec"] = build_job(task)["spec"]
+    with pytest.raises(ValueError, match="sets KADENCE_TASK_NAME"):
+        build_job(task)
 
 
 def test_nothing_else_is_added_to_the_spec() -> None:

@@ -45,7 +45,10 @@ def true(type_: str, **extra: str) -> dict[str, str]:
     [
         ({"metadata": {"name": "j"}}, JobObservation(P.DISPATCHED, None, None, "")),
         (job(startTime="2024-01-01T00:01:00Z"), JobObservation(P.DISPATCHED, T1, None, "")),
-        (job(startTime="2024-01-01T00:01:00Z", active=1), JobObservation(P.RUNNING, T1, None, "")),
+        (
+            job(startTime="2024-01-01T00:01:00Z", active=1),
+            JobObservation(P.DISPATCHED, T1, None, "not ready"),
+        ),
         (job(active=0, ready=1), JobObservation(P.RUNNING, None, None, "")),
         (
             job(
@@ -73,7 +76,7 @@ def true(type_: str, **extra: str) -> dict[str, str]:
             JobObservation(P.FAILED, None, T3, "DeadlineExceeded"),
         ),
         (
-            job(active=1, conditions=[{"type": "Failed", "status": "False"}]),
+            job(active=1, ready=1, conditions=[{"type": "Failed", "status": "False"}]),
             JobObservation(P.RUNNING, None, None, ""),
         ),
         (
@@ -84,7 +87,7 @@ def true(type_: str, **extra: str) -> dict[str, str]:
     ids=[
         "no-status",
         "started-no-pods",
-        "active-pod",
+        "pod-created-not-ready",
         "ready-pod",
         "complete",
         "success-criteria-met-before-pods-end",

@@ -13,6 +13,7 @@ from kadence.task_plan import Admission, QueueRules, plan_queue, plan_task
 
 ON_THE_HOUR = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 A_MINUTE_LATER = ON_THE_HOUR + timedelta(minutes=1)
+START = timedelta(minutes=15)
 TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
 P = TaskPhase
 
@@ -55,8 +56,10 @@ def task(
     return body
 
 
-def job(owner: str, *, finished: bool = False, active: int = 0) -> dict[str, Any]:
-    status: dict[str, Any] = {"active": active}
+def job(
+    owner: str, *, finished: bool = False, active: int = 0, ready: int | None = None
+) -> dict[str, Any]:
+    status: dict[str, Any] = {"active": active, "ready": active if ready is None else ready}
     if finished:
         status["conditions"] = [
             {"type": "Complete", "status": "True", "lastTransitionTime": "2026-06-01T10:01:00Z"}
@@ -66,6 +69,7 @@ def job(owner: str, *, finished: bool = False, active: int = 0) -> dict[str, Any
         "metadata": {
             "namespace": "ns",
             "name": owner,
+            "creationTimestamp": "2026-06-01T10:00:00Z",
             "labels": {"kadence.dev/task": owner, "kadence.dev/scheduler-id": "q"},
             "ownerReferences": [
                 {"kind": "Task", "name": owner, "uid": f"uid-{owner}", "controller": True}
@@ -272,12 +276,15 @@ class TaskCase:
     phase_after: TaskPhase | None
     """The phase written; None: nothing written."""
     delete_job: bool = False
+    wake_at: datetime | None = None
+    now: datetime = A_MINUTE_LATER
 
 
 TASK_CASES = [
     TaskCase("pending: the queue admits it, nothing here", None, None, None),
     TaskCase("queued, no Job yet", "Queued", None, None),
-    TaskCase("queued, its Job exists (crash before status)", "Queued", job("t"), P.DISPATCHED),
+    TaskCase("queued, its Job exists (crash before status)", "Queued", job("t"), P.DISPATCHED,
+             wake_at=ON_THE_HOUR + START),
     TaskCase("dispatched, its pod runs", "Dispatched", job("t", active=1), P.RUNNING),
     TaskCase("running, its Job completed", "Running", job("t", finished=True), P.COMPLETED),
     TaskCase("queued, its Job already completed", "Queued", job("t", finished=True), P.COMPLETED),
@@ -286,7 +293,16 @@ TASK_CASES = [
     TaskCase("running, no change", "Running", job("t", active=1), None),
     TaskCase("cancelled, its Job still running", "Cancelled", job("t", active=1), None, True),
     TaskCase("cancelled, its Job finished", "Cancelled", job("t", finished=True), None),
+    TaskCase("failed, its Job still running", "Failed", job("t", active=1), None, True),
     TaskCase("completed: never moves again", "Completed", None, None),
+    TaskCase("dispatched, pod pending, within the start timeout: says why, looks again",
+             "Dispatched", job("t", active=1, ready=0), P.DISPATCHED, False, ON_THE_HOUR + START),
+    TaskCase("dispatched, pod pending past the start timeout", "Dispatched",
+             job("t", active=1, ready=0), P.FAILED, True, now=ON_THE_HOUR + START),
+    TaskCase("dispatched, no pod at all past the start timeout", "Dispatched",
+             job("t"), P.FAILED, True, now=ON_THE_HOUR + START + timedelta(hours=1)),
+    TaskCase("running, the start timeout is over and does not matter", "Running",
+             job("t", active=1), None, now=ON_THE_HOUR + START + timedelta(hours=1)),
 ]  # fmt: skip
 
 
@@ -295,15 +311,18 @@ def test_plan_task(case: TaskCase) -> None:
     body = task("t", case.phase)
     if case.phase == "Running":
         body["status"].update(startedAt="2026-06-01T10:00:10Z", message="Job running", jobName="t")
-    plan = plan_task(body, case.job, A_MINUTE_LATER)
+    if case.phase in ("Dispatched", "Running"):
+        body["status"]["dispatchedAt"] = "2026-06-01T10:00:00Z"
+    plan = plan_task(body, case.job, case.now, START)
     assert (plan.status.phase if plan.status else None) == case.phase_after
     assert plan.delete_job is case.delete_job
+    assert plan.wake_at == case.wake_at
 
 
 def test_a_deleted_job_fails_its_task_with_the_reason() -> None:
     body = task("t", "Running")
     body["status"]["jobName"] = "t"
-    plan = plan_task(body, None, A_MINUTE_LATER)
+    plan = plan_task(body, None, A_MINUTE_LATER, START)
     assert plan.status == TaskStatus.model_validate(
         {
             "phase": "Failed",
@@ -317,3 +336,14 @@ def test_a_deleted_job_fails_its_task_with_the_reason() -> None:
         ("Succeeded", "False"),
         ("Failed", "True"),
     ]
+
+
+def test_a_job_that_never_starts_fails_its_task_with_the_reason() -> None:
+    body = task("t", "Dispatched")
+    body["status"].update(dispatchedAt="2026-06-01T10:00:00Z", jobName="t")
+    plan = plan_task(body, job("t", active=1, ready=0), ON_THE_HOUR + START, START)
+    assert plan.status is not None
+    assert plan.status.message == (
+        "Job t had no ready pod 0:15:00 after it was made (Job created, its pod is not ready "
+        "yet); it is deleted and its slot freed"
+    )
