@@ -68,6 +68,11 @@ queues:
     {{- toYaml .Values.queues.shared | nindent 4 }}
   {{- else }} {}
   {{- end }}
+  defaultStartTimeout: {{ .Values.queues.defaultStartTimeout | quote }}
+  startTimeout: {{- if .Values.queues.startTimeout }}
+    {{- toYaml .Values.queues.startTimeout | nindent 4 }}
+  {{- else }} {}
+  {{- end }}
 namespaces: {{- if .Values.namespaces }}
   {{- toYaml .Values.namespaces | nindent 2 }}
 {{- else }} []
