@@ -1,9 +1,11 @@
 """Cron expressions read the way Kubernetes CronJob reads them, in a time zone, with Debian
 cron's daylight-saving rule.
 
-croniter parses and expands the fields (names, steps, ranges, Jenkins-style ``H``); the walk over
-days and wall-clock times is done here, because croniter's own iteration does not follow the
-daylight-saving rule (it runs ``30 2 * * *`` twice on a fall-back day).
+croniter parses and expands the fields (names, steps, Jenkins-style ``H``) except ranges, which
+follow one rule here (``_span``), ``H(a-b)`` included: croniter refuses a wrapping ``H(a-b)`` and
+steps across a wrap one value off. The walk over days and wall-clock times is done here too,
+because croniter's own iteration does not follow the daylight-saving rule (it runs
+``30 2 * * *`` twice on a fall-back day).
 
 Pure: no clock reads. Every instant in and out is a timezone-aware UTC ``datetime``.
 """
@@ -55,15 +57,18 @@ class _Field:
     name: str
     low: int
     high: int
+    cycle_end: int
+    """The value after which a wrapping range goes on at ``low``: ``high``, except Saturday in
+    day-of-week, whose 7 is Sunday again."""
     names: dict[str, int]
 
 
 _FIELDS = (
-    _Field("minute", 0, 59, {}),
-    _Field("hour", 0, 23, {}),
-    _Field("day-of-month", 1, 31, {}),
-    _Field("month", 1, 12, {n: i for i, n in enumerate(_MONTH_NAMES, 1)}),
-    _Field("day-of-week", 0, 7, {n: i for i, n in enumerate(_DAY_NAMES)}),
+    _Field("minute", 0, 59, 59, {}),
+    _Field("hour", 0, 23, 23, {}),
+    _Field("day-of-month", 1, 31, 31, {}),
+    _Field("month", 1, 12, 12, {n: i for i, n in enumerate(_MONTH_NAMES, 1)}),
+    _Field("day-of-week", 0, 7, 6, {n: i for i, n in enumerate(_DAY_NAMES)}),
 )
 _DAY_OF_MONTH, _DAY_OF_WEEK = 2, 4
 
@@ -343,35 +348,80 @@ def _canonical_field(expression: str, spec: _Field, text: str, name: str) -> str
             )
         step = _step(match["step"], fail)
         if match["star"]:
-            items.append(f"*{step}")
-            continue
-        first = _value(match["first"], spec, fail)
-        last = _value(match["last"], spec, fail) if match["last"] else first
-        items.append(f"{first}{step}" if first == last else f"{first}-{last}{step}")
+            items.append(f"*{_suffix(step)}")
+        elif match["last"] is None:
+            items.append(f"{_value(match['first'], spec, fail)}{_suffix(step)}")
+        else:
+            first, last = (_value(match[group], spec, fail) for group in ("first", "last"))
+            items.append(_spelled(spec, _span(spec, first, last)[:: step or 1]))
     return ",".join(items)
 
 
 def _hashed_field(text: str, spec: _Field, name: str, fail: _Fail) -> str:
     match = _HASHED.fullmatch(text)
     if match is None:
-        raise fail(f"has unsupported item {text!r} (H must be the whole field: H, H/n, H(a-b))")
+        raise fail(
+            f"has unsupported item {text!r}"
+            " (H must be the whole field: H, H/n, H(a-b) or H(a-b)/n, with numbers a and b)"
+        )
     if not name:
         raise fail("uses H, which needs the schedule's namespace/name to hash")
     step = _step(match["step"], fail)
     if match["first"] is None:
-        return f"H{step}"
+        return f"H{_suffix(step)}"
     first, last = (_value(match[group], spec, fail) for group in ("first", "last"))
-    if first >= last:
-        raise fail(f"range H({first}-{last}) must start below its end")
-    return f"H({first}-{last}){step}"
+    if first < last:
+        return f"H({first}-{last}){_suffix(step)}"  # croniter's own hash, unchanged
+    # Wrapped (or one value): the same choice croniter makes for a range of as many values,
+    # counted from ``first`` along the wrapped span.
+    span = _span(spec, first, last)
+    offset = _hash_index(spec, name, min(step or len(span), len(span)))
+    return _spelled(spec, span[offset::step] if step else [span[offset]])
 
 
-def _step(text: str | None, fail: _Fail) -> str:
+def _span(spec: _Field, first: int, last: int) -> list[int]:
+    """The values of the range ``first-last``, in order from ``first``: the one rule for ranges.
+    A range whose start is past its end wraps: up to ``spec.cycle_end``, then from ``spec.low`` to
+    ``last`` (``59-0`` is 59, 0; day-of-week ``5-1`` is Fri, Sat, Sun, Mon, and ``7-1``, from
+    Sunday, is ``0-1``). Steps count along this order, across the wrap."""
+    if first > last and first > spec.cycle_end:
+        first -= spec.cycle_end - spec.low + 1
+    if first <= last:
+        return list(range(first, last + 1))
+    return [*range(first, spec.cycle_end + 1), *range(spec.low, last + 1)]
+
+
+def _spelled(spec: _Field, values: list[int]) -> str:
+    """``values`` as a list for croniter, which then never sees a range: it reads an equal one
+    (``5-5``) as the whole field, and steps across a wrap one value off."""
+    cycle = spec.cycle_end - spec.low + 1
+    unique = dict.fromkeys(value - cycle if value > spec.cycle_end else value for value in values)
+    return ",".join(map(str, unique))
+
+
+def _hash_index(spec: _Field, name: str, count: int) -> int:
+    """croniter's ``H`` hash of ``name`` for the field ``spec``, as an index below ``count``:
+    what ``H(low-(low+count-1))`` picks, less ``low``, so that a wrapped ``H(a-b)`` draws
+    from the same hash as every other ``H``."""
+    if count == 1:
+        return 0
+    index = _FIELDS.index(spec)
+    fields = ["*"] * len(_FIELDS)
+    fields[index] = f"H({spec.low}-{spec.low + count - 1})"
+    expanded, _ = croniter.expand(" ".join(fields), hash_id=name.encode())
+    return int(expanded[index][0]) - spec.low
+
+
+def _step(text: str | None, fail: _Fail) -> int | None:
     if text is None:
-        return ""
+        return None
     if int(text) < 1:
         raise fail(f"step /{text} must be at least 1")
-    return f"/{int(text)}"
+    return int(text)
+
+
+def _suffix(step: int | None) -> str:
+    return "" if step is None else f"/{step}"
 
 
 def _value(text: str, spec: _Field, fail: _Fail) -> int:

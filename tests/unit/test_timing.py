@@ -141,6 +141,81 @@ def iso(instants: list[datetime]) -> list[str]:
             "2024-01-05T12:00",
             ["2024-01-05T13:00", "2024-01-05T17:00", "2024-01-08T09:00"],
         ),
+        ("59-0 * * * *", "UTC", "2024-01-01T00:00", ["2024-01-01T00:59", "2024-01-01T01:00"]),
+        (
+            "50-10/5 * * * *",
+            "UTC",
+            "2024-01-01T00:45",
+            ["2024-01-01T00:50", "2024-01-01T00:55", "2024-01-01T01:00", "2024-01-01T01:05"],
+        ),
+        (
+            "50-10/7 * * * *",
+            "UTC",
+            "2024-01-01T00:00",
+            ["2024-01-01T00:04", "2024-01-01T00:50", "2024-01-01T00:57", "2024-01-01T01:04"],
+        ),
+        (
+            "0 22-1 * * *",
+            "UTC",
+            "2024-01-01T12:00",
+            ["2024-01-01T22:00", "2024-01-01T23:00", "2024-01-02T00:00", "2024-01-02T01:00"],
+        ),
+        (
+            "0 0 28-2 * *",
+            "UTC",
+            "2024-02-27T12:00",
+            ["2024-02-28T00:00", "2024-02-29T00:00", "2024-03-01T00:00", "2024-03-02T00:00"],
+        ),
+        (
+            "0 0 29-1/2 * *",
+            "UTC",
+            "2024-01-28T12:00",
+            ["2024-01-29T00:00", "2024-01-31T00:00", "2024-02-29T00:00", "2024-03-29T00:00"],
+        ),
+        (
+            "0 0 1 nov-Feb *",
+            "UTC",
+            "2024-06-01T00:00",
+            ["2024-11-01T00:00", "2024-12-01T00:00", "2025-01-01T00:00", "2025-02-01T00:00"],
+        ),
+        (
+            "0 0 * * 5-1",
+            "UTC",
+            "2024-01-01T00:00",
+            ["2024-01-05T00:00", "2024-01-06T00:00", "2024-01-07T00:00", "2024-01-08T00:00"],
+        ),
+        (
+            "0 0 * * 4-1/2",
+            "UTC",
+            "2024-01-01T00:00",
+            ["2024-01-04T00:00", "2024-01-06T00:00", "2024-01-08T00:00", "2024-01-11T00:00"],
+        ),
+        ("0 0 * * 7-0", "UTC", "2024-01-01T00:00", ["2024-01-07T00:00", "2024-01-14T00:00"]),
+        (
+            "0 0 * * 7-2",
+            "UTC",
+            "2024-01-03T00:00",
+            ["2024-01-07T00:00", "2024-01-08T00:00", "2024-01-09T00:00", "2024-01-14T00:00"],
+        ),
+        (
+            "0 0 * * 5-7/2",
+            "UTC",
+            "2024-01-01T00:00",
+            ["2024-01-05T00:00", "2024-01-07T00:00", "2024-01-12T00:00"],
+        ),
+        ("5-5/10 * * * *", "UTC", "2024-01-01T00:00", ["2024-01-01T00:05", "2024-01-01T01:05"]),
+        (
+            "0 0 * * 5/1",
+            "UTC",
+            "2024-01-01T00:00",
+            ["2024-01-05T00:00", "2024-01-06T00:00", "2024-01-12T00:00"],
+        ),
+        (
+            "H(50-10) * * * *",
+            "UTC",
+            "2024-01-01T00:00",
+            ["2024-01-01T00:06", "2024-01-01T01:06"],
+        ),
     ],
     ids=[
         "amsterdam-spring-gap-fires-after-gap",
@@ -167,6 +242,21 @@ def iso(instants: list[datetime]) -> list[str]:
         "equal-range-is-one-value",
         "start-with-step-and-month-name",
         "hour-range-step-weekdays",
+        "minute-range-wraps",
+        "minute-wrap-step-lands-on-min",
+        "minute-wrap-step-counts-across-wrap",
+        "hour-range-wraps-past-midnight",
+        "dom-range-wraps-into-next-month",
+        "dom-wrap-step-31-then-1",
+        "month-names-wrap",
+        "dow-range-wraps-fri-to-mon",
+        "dow-wrap-step-counts-sunday-once",
+        "dow-7-to-0-is-sunday-only",
+        "dow-range-from-7-starts-sunday",
+        "dow-range-to-7-with-step",
+        "equal-range-with-step-is-one-value",
+        "dow-start-with-step-ends-saturday",
+        "hash-range-wraps",
     ],
 )
 def test_next_deadlines(expression: str, zone: str, after: str, expected: list[str]) -> None:
@@ -247,8 +337,19 @@ def test_walk_backwards_mirrors_forwards() -> None:
         ("0 0 ?,1 * *", "has unsupported item '?'"),
         ("R * * * *", "value 'R' is not a number"),
         ("H,5 * * * *", "H must be the whole field"),
-        ("H(30-10) * * * *", "range H(30-10) must start below its end"),
         ("H(0-99) * * * *", "value 99 is out of range 0-59"),
+        ("H(60-10) * * * *", "cron field 'minute' value 60 is out of range 0-59"),
+        ("0 0 H(0-5) * *", "cron field 'day-of-month' value 0 is out of range 1-31"),
+        ("H(50-10)/0 * * * *", "cron field 'minute' step /0 must be at least 1"),
+        ("H(5) * * * *", "H must be the whole field: H, H/n, H(a-b) or H(a-b)/n"),
+        ("0 0 * * H(fri-mon)", "with numbers a and b"),
+        ("50-10/0 * * * *", "cron field 'minute' step /0 must be at least 1"),
+        ("0 0 * * 8-1", "cron field 'day-of-week' value 8 is out of range 0-7"),
+        ("0 0 * 13-2 *", "cron field 'month' value 13 is out of range 1-12"),
+        ("5- * * * *", "cron field 'minute' has unsupported item '5-'"),
+        ("-5 * * * *", "has unsupported item '-5'"),
+        ("50-10-20 * * * *", "has unsupported item '50-10-20'"),
+        ("0 0 * * fri-", "has unsupported item 'fri-'"),
         ("0 0 30 2 *", "never fires: day-of-month 30 does not occur in Feb"),
         ("0 0 31 2 *", "never fires"),
         ("0 0 31 4,6,9,11 *", "day-of-month 31 does not occur in Apr,Jun,Sep,Nov"),
@@ -278,8 +379,19 @@ def test_walk_backwards_mirrors_forwards() -> None:
         "question-mark-in-list",
         "random-r",
         "hash-in-list",
-        "hash-range-backwards",
         "hash-range-out-of-range",
+        "hash-wrapping-range-out-of-range",
+        "hash-range-below-dom",
+        "hash-wrapping-range-zero-step",
+        "hash-range-without-end",
+        "hash-range-of-names",
+        "wrapping-range-zero-step",
+        "wrapping-range-start-out-of-range",
+        "wrapping-month-range-out-of-range",
+        "range-without-end",
+        "range-without-start",
+        "range-of-three",
+        "name-range-without-end",
         "feb-30",
         "feb-31",
         "31st-of-short-months",
@@ -302,9 +414,10 @@ def test_unknown_zone(zone: str) -> None:
         parse_cron("0 0 * * *", zone)
 
 
-def test_h_needs_a_name() -> None:
+@pytest.mark.parametrize("expression", ["H H * * *", "H(50-10) * * * *", "0 0 * * H(5-5)"])
+def test_h_needs_a_name(expression: str) -> None:
     with pytest.raises(InvalidSchedule, match="needs the schedule's namespace/name"):
-        parse_cron("H H * * *", "UTC", "")
+        parse_cron(expression, "UTC", "")
 
 
 @pytest.mark.parametrize(
@@ -372,8 +485,23 @@ def test_h_spreads_names() -> None:
         ("0 H(1-5) * * *", lambda c: len(c.hours) == 1 and 1 <= c.hours[0] <= 5),
         ("0 0 * * H", lambda c: len(c.days_of_week) == 1),
         ("h h * * *", lambda c: len(c.minutes) == len(c.hours) == 1),
+        ("H(50-10) * * * *", lambda c: len(c.minutes) == 1 and not 10 < c.minutes[0] < 50),
+        ("0 H(22-2)/2 * * *", lambda c: set(c.hours) in ({22, 0, 2}, {23, 1})),
+        (
+            "0 0 * * H(5-1)",
+            lambda c: len(c.days_of_week) == 1 and c.days_of_week <= {5, 6, 0, 1},
+        ),
     ],
-    ids=["hash-range", "hash-step", "hash-hour-range", "hash-day-of-week", "lower-case-h"],
+    ids=[
+        "hash-range",
+        "hash-step",
+        "hash-hour-range",
+        "hash-day-of-week",
+        "lower-case-h",
+        "hash-minute-range-wraps",
+        "hash-hour-range-wraps-with-step",
+        "hash-day-of-week-range-wraps",
+    ],
 )
 def test_h_forms(expression: str, check: Callable[[Cron], bool]) -> None:
     for i in range(20):
@@ -386,3 +514,101 @@ def test_no_deadline_after_the_calendar_ends() -> None:
     assert next_deadlines("0 0 1 1 *", "UTC", utc("9998-06-01T00:00"), 3, "") == [
         utc("9999-01-01T00:00")
     ]
+
+
+def _values(cron: Cron) -> tuple[frozenset[int], ...]:
+    return (
+        frozenset(cron.minutes),
+        frozenset(cron.hours),
+        cron.days_of_month,
+        cron.months,
+        cron.days_of_week,
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "name", "field", "expected"),
+    [
+        ("H(0-29) * * * *", "default/nightly", 0, {5}),
+        ("H(0-29) * * * *", "team-a/backup", 0, {7}),
+        ("0 H(1-5) * * *", "default/nightly", 1, {3}),
+        ("H(10-40)/15 * * * *", "default/nightly", 0, {15, 30}),
+        ("H(10-40)/15 * * * *", "ns/x", 0, {21, 36}),
+        ("0 0 H(1-28) * *", "team-a/backup", 2, {3}),
+        ("0 0 1 H(1-6) *", "ns/x", 3, {5}),
+        ("0 0 * * H(1-5)", "team-a/backup", 4, {2}),
+        ("0 0 * * H(0-7)", "ns/x", 4, {4}),
+        ("H(50-10) * * * *", "default/nightly", 0, {1}),
+        ("H(50-10) * * * *", "ns/x", 0, {52}),
+        ("H(50-10)/5 * * * *", "default/nightly", 0, {50, 55, 0, 5, 10}),
+        ("H(50-10)/5 * * * *", "ns/x", 0, {51, 56, 1, 6}),
+        ("0 H(22-2) * * *", "team-a/backup", 1, {1}),
+        ("0 H(22-2)/2 * * *", "default/nightly", 1, {23, 1}),
+        ("0 0 H(25-5) * *", "default/job", 2, {31}),
+        ("0 0 H(25-5) * *", "ns/x", 2, {3}),
+        ("0 0 1 H(11-2) *", "team-a/backup", 3, {2}),
+        ("0 0 1 H(11-2) *", "ns/x", 3, {11}),
+        ("0 0 * * H(5-1)", "team-a/backup", 4, {6}),
+        ("0 0 * * H(7-2)", "default/job", 4, {1}),
+        ("0 0 * * H(6-1)/2", "team-a/backup", 4, {0}),
+        ("H(5-5) * * * *", "ns/x", 0, {5}),
+        ("H(59-0) * * * *", "ns/x", 0, {59}),
+    ],
+    ids=[
+        "minute-range-a",
+        "minute-range-b",
+        "hour-range",
+        "minute-range-step-a",
+        "minute-range-step-b",
+        "dom-range",
+        "month-range",
+        "dow-range",
+        "dow-range-to-7",
+        "wrapped-minute-a",
+        "wrapped-minute-b",
+        "wrapped-minute-step-a",
+        "wrapped-minute-step-b",
+        "wrapped-hour",
+        "wrapped-hour-step",
+        "wrapped-dom-to-31",
+        "wrapped-dom-past-31",
+        "wrapped-month-feb",
+        "wrapped-month-nov",
+        "wrapped-dow",
+        "dow-from-7-is-from-sunday",
+        "wrapped-dow-step-sunday",
+        "one-value",
+        "wrapped-two-values",
+    ],
+)
+def test_h_values_are_pinned(expression: str, name: str, field: int, expected: set[int]) -> None:
+    """These values are what running Schedules use: a change here moves their runs."""
+    assert _values(parse_cron(expression, "UTC", name))[field] == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "low", "wrapped", "span", "step"),
+    [
+        ("H({}){} * * * *", 0, "50-10", [*range(50, 60), *range(11)], ""),
+        ("H({}){} * * * *", 0, "50-10", [*range(50, 60), *range(11)], "/7"),
+        ("0 H({}){} * * *", 0, "20-3", [20, 21, 22, 23, 0, 1, 2, 3], ""),
+        ("0 H({}){} * * *", 0, "20-3", [20, 21, 22, 23, 0, 1, 2, 3], "/3"),
+        ("0 0 H({}){} * *", 1, "25-5", [*range(25, 32), *range(1, 6)], ""),
+        ("0 0 1 H({}){} *", 1, "10-3", [10, 11, 12, 1, 2, 3], "/2"),
+        ("0 0 * * H({}){}", 0, "5-1", [5, 6, 0, 1], ""),
+        ("0 0 * * H({}){}", 0, "4-2", [4, 5, 6, 0, 1, 2], "/4"),
+    ],
+    ids=["minute", "minute-step", "hour", "hour-step", "dom", "month-step", "dow", "dow-step"],
+)
+def test_wrapped_h_draws_from_the_same_hash(
+    template: str, low: int, wrapped: str, span: list[int], step: str
+) -> None:
+    """A wrapped ``H(a-b)`` picks what ``H`` picks over as many values from the field's start,
+    moved along the wrapped span: the same hash, counted from ``a``."""
+    field = template.split().index("H({}){}")
+    plain = f"{low}-{low + len(span) - 1}"
+    for i in range(30):
+        name = f"ns/name-{i}"
+        by_plain = _values(parse_cron(template.format(plain, step), "UTC", name))[field]
+        by_wrapped = _values(parse_cron(template.format(wrapped, step), "UTC", name))[field]
+        assert by_wrapped == {span[value - low] for value in by_plain}

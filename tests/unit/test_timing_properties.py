@@ -21,9 +21,12 @@ def item(low: int, high: int) -> st.SearchStrategy[str]:
         st.just("*"),
         value,
         st.tuples(value, value).map("-".join),
+        st.tuples(value, value, number).map(lambda t: f"{t[0]}-{t[1]}/{t[2]}"),
         st.tuples(st.sampled_from(["*", "H"]), number).map("/".join),
         st.tuples(value, number).map("/".join),
-        st.sampled_from(["H", "?", "L", "1W", "5#2", "H(0-5)", "H(3-9)/2", *NAMES]),
+        st.sampled_from(
+            ["H", "?", "L", "1W", "5#2", "H(0-5)", "H(3-9)/2", "H(9-3)", "H(9-3)/2", *NAMES]
+        ),
         st.text("0123456789*/-,?HLW#", min_size=1, max_size=4),
     )
 
@@ -97,6 +100,25 @@ def test_plan_never_bursts_and_always_moves_on(
         assert all(now - t <= timedelta(seconds=starting_deadline_seconds) for t in plan.run)
     if policy == "Skip":
         assert all(now - t <= ON_TIME_GRACE for t in plan.run)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.sampled_from(range(4)), st.integers(1, 70))
+def test_a_range_counts_from_its_start_around_the_field(
+    data: st.DataObject, field: int, step: int
+) -> None:
+    """``a-b/n`` is every ``n``-th value from ``a``, going on at the field's first value after
+    its last, until ``b``: one rule whether or not ``a`` is past ``b``."""
+    low, high = FIELD_LIMITS[field]
+    first, last = (data.draw(st.integers(low, high)) for _ in range(2))
+    size = high - low + 1
+    length = (last - first) % size + 1
+    expected = {(first - low + k) % size + low for k in range(0, length, step)}
+    fields = ["0", "0", "1", "*", "*"]
+    fields[field] = f"{first}-{last}/{step}"
+    cron = parse_cron(" ".join(fields))
+    found = [set(cron.minutes), set(cron.hours), cron.days_of_month, cron.months][field]
+    assert found == expected
 
 
 CHANGING_ZONES = [
