@@ -170,3 +170,25 @@ def test_forbid_holds_across_schedules_whose_deadlines_coincide(
         for name in ("one", "two", "three")
     )
     assert skipped == 2
+
+
+def test_a_wrapping_hashed_range_is_accepted_and_fires_inside_it(
+    kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """One rule for ranges: `H(50-10)` wraps past the hour like `50-10` does, so it is
+    accepted, and its minute lies in 50..59 or 0..10."""
+    kube.create("schedules", namespace,
+                schedule_body("wraps", f"q-{namespace}", schedule="H(50-10) * * * *"))  # fmt: skip
+    ready = wait_for(
+        lambda: (
+            (c := condition(kube.get("schedules", namespace, "wraps"), "Ready"))
+            and c.get("reason")
+            and c
+        ),
+        30,
+        "the schedule to be read",
+    )
+    assert (ready["status"], ready["reason"]) == ("True", "Scheduled"), ready
+    deadline = deadline_of(kube, namespace, "wraps")
+    assert deadline is not None
+    assert deadline.minute >= 50 or deadline.minute <= 10, deadline
