@@ -165,10 +165,10 @@ def report(r: Result) -> None:
     print("lag = Task creation - deadline, seconds (creationTimestamp: 1s resolution, floor)")
     print(f"{'minute':<22}{'made':>10}{'p50':>8}{'p95':>8}{'max':>8}")
     for label, found in (("quiet", r.quiet_lags), ("during the burst", r.loud_lags)):
-        row = (percentile(found, 50), percentile(found, 95), max(found)) if found else ()
+        row = (percentile(found, 0.5), percentile(found, 0.95), max(found)) if found else ()
         print(f"{label:<22}{len(found):>5}/{r.schedules:<4}" + "".join(f"{v:8.2f}" for v in row))
     if r.quiet_lags and r.loud_lags:
-        ratio = (percentile(r.loud_lags, 95) + 1) / (percentile(r.quiet_lags, 95) + 1)
+        ratio = (percentile(r.loud_lags, 0.95) + 1) / (percentile(r.quiet_lags, 0.95) + 1)
         print(f"ratio burst/quiet of (p95 lag + 1s): {ratio:.2f}")
     admitted = f"{r.admitted_in:.1f}s" if r.admitted_in is not None else "not within 600s"
     print(f"burst: created by the client in {r.created_in:.1f}s; all admitted after {admitted}")

@@ -117,9 +117,8 @@ class ScheduleController:
             await self._delete_task((key[0], name))
         for event in plan.events:
             self._kube.event(body, event.type, event.reason, event.message)
-        if plan.create:
-            for task in plan.create:
-                log.info("schedule %s/%s: task %s", *key, task["metadata"]["name"])
+        for task in plan.create:
+            log.info("schedule %s/%s: task %s", *key, task["metadata"]["name"])
         if plan.skipped:
             metrics.DEADLINES_SKIPPED.inc(plan.skipped)
         if plan.missed:
