@@ -21,17 +21,19 @@ import kopf
 from kadence import GROUP, VERSION, metrics
 from kadence.config import OperatorConfig
 from kadence.guard import AdmissionGuard
-from kadence.kube import Kube
+from kadence.kube import ApiError, Kube
 from kadence.models import FINISHED_PHASES, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL
 from kadence.queues import QueueController
 from kadence.resources import Body, key_of, schedule_key_of, scheduler_of
 from kadence.schedules import ScheduleController
 from kadence.status_writer import StatusWriter
-from kadence.store import Store
+from kadence.store import Store, stale
 from kadence.tasks import TaskController
 
 log = logging.getLogger(__name__)
+
+RELIST_SECONDS = 300.0
 
 
 def utcnow() -> datetime:
@@ -87,11 +89,10 @@ class Runtime:
     async def start(self) -> None:
         """Load every Task and Job first, so that no reconcile decides on half a world; and
         know whether the admission policies are in place before any Job could be made."""
-        namespaces: list[str | None] = [*self.config.namespaces] or [None]
-        for namespace in namespaces:
-            for task in await self.kube.list("tasks", namespace):
+        for namespace in self._scopes():
+            for task in (await self.kube.list("tasks", namespace)).items:
                 self.store.put_task(task)
-            for job in await self.kube.list_jobs(TASK_LABEL, namespace):
+            for job in (await self.kube.list_jobs(TASK_LABEL, namespace)).items:
                 self.store.put_job(job)
         if self.guard is not None:
             await self.guard.check()
@@ -104,6 +105,35 @@ class Runtime:
         for controller in (self.schedules, self.tasks, self.queues):
             controller.queue.start()
         self._loops.append(asyncio.create_task(self.queues.resync(), name="kadence-resync"))
+        self._loops.append(asyncio.create_task(self._relist(), name="kadence-relist"))
+
+    def _scopes(self) -> list[str | None]:
+        """The namespaces to list: each watched one, or all at once."""
+        return [*self.config.namespaces] or [None]
+
+    async def _relist(self) -> None:
+        """Now and then, list everything again and forget what no longer exists: a watch
+        that broke and resumed says nothing of what was deleted meanwhile."""
+        while True:
+            await asyncio.sleep(RELIST_SECONDS)
+            try:
+                await self.relist()
+            except ApiError as error:
+                log.warning("re-list failed, trying again later: %s", error)
+
+    async def relist(self) -> None:
+        for namespace in self._scopes():
+            schedules = await self.kube.list("schedules", namespace)
+            tasks = await self.kube.list("tasks", namespace)
+            jobs = await self.kube.list_jobs(TASK_LABEL, namespace)
+            for listing, stored, gone in (
+                (schedules, self.store.schedules, self.schedule_event),
+                (tasks, self.store.tasks, self.task_event),
+                (jobs, self.store.jobs, self.job_event),
+            ):
+                for body in stale(stored, listing.items, listing.resource_version, namespace):
+                    log.info("%s/%s no longer exists; forgotten", *key_of(body))
+                    gone("DELETED", body)
 
     def check_alive(self) -> None:
         """Fail the liveness probe when a worker or a loop has died, so that the pod is

@@ -7,12 +7,12 @@ The official client is synchronous; calls run in a thread pool sized for bursts
 from __future__ import annotations
 
 import asyncio
-import builtins
 import json
 import logging
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -85,6 +85,14 @@ def load_client_config() -> None:
     client.Configuration.set_default(configuration)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The objects a list returned, and the resourceVersion it was read at."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
+
+
 class KubeApi(Protocol):
     """The API calls the controllers make: `Kube` against a cluster, or a fake in tests."""
 
@@ -147,7 +155,7 @@ class Kube:
         )  # fmt: skip
         return _json_object(obj)
 
-    async def list(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, plural: str, namespace: str | None = None) -> Listing:
         if namespace:
             result = await self._call(
                 "list", plural, self._custom.list_namespaced_custom_object,
@@ -157,8 +165,8 @@ class Kube:
             result = await self._call(
                 "list", plural, self._custom.list_cluster_custom_object, GROUP, VERSION, plural
             )
-        items: list[dict[str, Any]] = _json_object(result).get("items", [])
-        return items
+        listed = _json_object(result)
+        return Listing(listed.get("items", []), str(listed["metadata"]["resourceVersion"]))
 
     async def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         namespace = body["metadata"]["namespace"]
@@ -211,9 +219,7 @@ class Kube:
         job = await self._call("get", "jobs", self._batch.read_namespaced_job, name, namespace)
         return self._plain(job)
 
-    async def list_jobs(
-        self, label_selector: str, namespace: str | None = None
-    ) -> builtins.list[dict[str, Any]]:
+    async def list_jobs(self, label_selector: str, namespace: str | None = None) -> Listing:
         if namespace:
             jobs = await self._call(
                 "list", "jobs", self._batch.list_namespaced_job, namespace,
@@ -224,7 +230,8 @@ class Kube:
                 "list", "jobs", self._batch.list_job_for_all_namespaces,
                 label_selector=label_selector,
             )  # fmt: skip
-        return [self._plain(job) for job in jobs.items]
+        version = jobs.metadata.resource_version if jobs.metadata is not None else None
+        return Listing([self._plain(job) for job in jobs.items], str(version or "0"))
 
     def _plain(self, obj: object) -> dict[str, Any]:
         """A typed client object as the API's JSON (camelCase dicts), like the watch gives."""

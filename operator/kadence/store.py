@@ -10,7 +10,7 @@ controls, and which Jobs a queue has.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from kadence.models import FINISHED_PHASES
 from kadence.naming import SCHEDULER_ID_LABEL
@@ -52,6 +52,33 @@ def _finished(task: Body) -> bool:
 def _queue_of_job(job: Body) -> Key:
     labels = job["metadata"].get("labels") or {}
     return job["metadata"]["namespace"], str(labels.get(SCHEDULER_ID_LABEL, ""))
+
+
+def stale(
+    stored: Mapping[Key, Body], listed: Iterable[Body], list_version: str, namespace: str | None
+) -> list[Body]:
+    """What the store holds (of one namespace, if given) that a full list no longer has.
+
+    A watch that was broken and resumed with a new list never says what was deleted in
+    between, so such objects would linger as ghosts. Only objects the list must have seen
+    count: one the store got after the list was read (a newer resourceVersion) stays.
+    """
+    present = {key_of(body) for body in listed}
+    try:
+        seen_up_to = int(list_version)
+    except ValueError:
+        return []
+    gone = []
+    for key, body in stored.items():
+        if key in present or (namespace is not None and key[0] != namespace):
+            continue
+        try:
+            version = int(body["metadata"]["resourceVersion"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if version <= seen_up_to:
+            gone.append(body)
+    return gone
 
 
 class Store:

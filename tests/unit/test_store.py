@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kadence.store import Store
+from kadence.store import Store, stale
 
 
 def task(name: str, version: int, phase: str | None = None, queue: str = "q") -> dict[str, Any]:
@@ -128,3 +128,28 @@ def test_the_store_keeps_only_what_the_operator_reads() -> None:
     store.put_job(big)
     assert "spec" not in store.jobs[("ns", "t")], "a Job's spec is never read"
     assert store.job_of(kept) is store.jobs[("ns", "t")]
+
+
+@pytest.mark.parametrize(
+    ("listed", "list_version", "namespace", "gone"),
+    [
+        (["a", "b"], "50", None, []),
+        (["a"], "50", None, ["b"]),
+        (["a"], "50", "other", []),
+        ([], "9", None, ["a"]),
+        ([], "not-a-number", None, []),
+    ],
+    ids=[
+        "all-listed",
+        "deleted-during-a-watch-gap",
+        "another-namespace-is-not-judged",
+        "newer-than-the-list-stays",
+        "unreadable-list-version-drops-nothing",
+    ],
+)
+def test_stale_objects_are_those_a_full_list_no_longer_has(
+    listed: list[str], list_version: str, namespace: str | None, gone: list[str]
+) -> None:
+    stored = {("ns", "a"): task("a", 5), ("ns", "b"): task("b", 10)}
+    found = stale(stored, [task(name, 1) for name in listed], list_version, namespace)
+    assert [body["metadata"]["name"] for body in found] == gone
