@@ -147,16 +147,6 @@ def build_job(task: Mapping[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_metadata, "spec": job_spec}
 
 
-def job_belongs_to(job: Mapping[str, Any], task_uid: str) -> bool:
-    """Whether the task with this uid controls the Job: an existing Job may be adopted.
-
-    A Job of the same name owned by anything else (a deleted and re-created task of the
-    same name, or a stranger) must not be mistaken for this task's run.
-    """
-    references = (job.get("metadata") or {}).get("ownerReferences") or []
-    return any(ref.get("controller") is True and ref.get("uid") == task_uid for ref in references)
-
-
 def _with_env(existing: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [dict(var) for var in ours] + existing
 

@@ -17,11 +17,11 @@ from datetime import datetime
 
 from kadence import metrics
 from kadence.config import OperatorConfig, QueueKey
-from kadence.jobs import DataTooLarge, build_job, job_belongs_to
+from kadence.jobs import DataTooLarge, build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL
-from kadence.resources import phase_of, scheduler_of, service_account_of
+from kadence.resources import controller_uid, phase_of, scheduler_of, service_account_of
 from kadence.status import advance_task
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of
@@ -162,7 +162,7 @@ class QueueController:
             if not error.already_exists:
                 raise
         existing = await self._kube.get_job(*key_of(task))
-        if not job_belongs_to(existing, task["metadata"]["uid"]):
+        if controller_uid(existing) != task["metadata"]["uid"]:
             raise ApiError(
                 409, "AlreadyExists", f"a Job named {key_of(task)[1]} exists and is not this task's"
             )

@@ -40,7 +40,6 @@ _ENTERED_AT = {
     TaskPhase.FAILED: "finished_at",
     TaskPhase.CANCELLED: "finished_at",
 }
-_OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 def parse_time(value: str | datetime | None) -> datetime | None:

@@ -12,11 +12,11 @@ from kadence.jobs import (
     MAX_DATA_BYTES,
     DataTooLarge,
     build_job,
-    job_belongs_to,
     rfc3339,
     task_data_json,
     template_problem,
 )
+from kadence.resources import controller_uid
 from tests.support.expansion import expand
 
 KADENCE_ENV = [
@@ -268,36 +268,8 @@ def test_rfc3339(moment: datetime, expected: str) -> None:
     assert rfc3339(moment) == expected
 
 
-@pytest.mark.parametrize(
-    ("references", "belongs"),
-    [
-        ([{"uid": "uid-1", "controller": True}], True),
-        ([{"uid": "other", "controller": False}, {"uid": "uid-1", "controller": True}], True),
-        ([{"uid": "uid-1", "controller": False}], False),
-        ([{"uid": "uid-1"}], False),
-        ([{"uid": "uid-old", "controller": True}], False),
-        ([], False),
-        (None, False),
-    ],
-    ids=[
-        "controller-match",
-        "second-reference",
-        "owner-but-not-controller",
-        "controller-unset",
-        "task-recreated-with-new-uid",
-        "no-references",
-        "no-metadata-field",
-    ],
-)
-def test_job_belongs_to(references: list[dict[str, Any]] | None, belongs: bool) -> None:
-    job: dict[str, Any] = {"metadata": {"name": "nightly-1704067200"}}
-    if references is not None:
-        job["metadata"]["ownerReferences"] = references
-    assert job_belongs_to(job, "uid-1") is belongs
-
-
-def test_job_belongs_to_its_own_build() -> None:
-    assert job_belongs_to(build_job(make_task()), "uid-1")
+def test_the_job_is_controlled_by_its_task() -> None:
+    assert controller_uid(build_job(make_task())) == "uid-1"
 
 
 def test_read_only_mappings_are_accepted() -> None:

@@ -13,6 +13,7 @@ from kadence.jobs import build_job
 from kadence.models import TaskPhase
 from kadence.naming import default_hash, task_name_for_deadline, task_name_for_run_request
 from kadence.resources import (
+    controller_uid,
     deadline_of_run,
     history_entry,
     phase_of,
@@ -225,3 +226,33 @@ TEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 )
 def test_deadline_of_run(task: dict[str, Any], deadline: datetime | None) -> None:
     assert deadline_of_run("s", task) == deadline
+
+
+@pytest.mark.parametrize(
+    ("references", "controller"),
+    [
+        ([{"uid": "uid-1", "controller": True}], "uid-1"),
+        ([{"uid": "other", "controller": False}, {"uid": "uid-1", "controller": True}], "uid-1"),
+        ([{"uid": "uid-1", "controller": False}], None),
+        ([{"uid": "uid-1"}], None),
+        ([{"uid": "uid-old", "controller": True}], "uid-old"),
+        ([], None),
+        (None, None),
+    ],
+    ids=[
+        "controller-match",
+        "second-reference",
+        "owner-but-not-controller",
+        "controller-unset",
+        "task-recreated-with-new-uid",
+        "no-references",
+        "no-metadata-field",
+    ],
+)
+def test_controller_uid(references: list[dict[str, Any]] | None, controller: str | None) -> None:
+    """Ownership says whose run a Task is and whose Job a Job is: only the controlling
+    reference counts, and a re-created owner has another uid."""
+    job: dict[str, Any] = {"metadata": {"name": "nightly-1704067200"}}
+    if references is not None:
+        job["metadata"]["ownerReferences"] = references
+    assert controller_uid(job) == controller
