@@ -20,18 +20,10 @@ from tests.e2e.test_schedules import (
     job_template,
     phase,
     schedule_body,
+    task_body,
     utcnow,
 )
 from tests.support.kube import Kube, condition, status, wait_for
-
-
-def manual_task(name: str, scheduler_id: str, template: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "kadence.dev/v1alpha1",
-        "kind": "Task",
-        "metadata": {"name": name},
-        "spec": {"schedulerId": scheduler_id, "data": {"task": name}, "jobTemplate": template},
-    }
 
 
 def no_containers() -> dict[str, Any]:
@@ -65,7 +57,7 @@ IDS = ["no-containers", "suspended", "own-variable-named-like-kadences"]
 def test_a_task_that_cannot_run_fails_once_with_the_reason(
     kube: Kube, namespace: str, operator: Operator, template: Any, reason: str
 ) -> None:
-    kube.create("tasks", namespace, manual_task("bad", f"q-{namespace}", template()))
+    kube.create("tasks", namespace, task_body("bad", f"q-{namespace}", jobTemplate=template()))
     failed = wait_for(
         lambda: (t := kube.get("tasks", namespace, "bad")) and phase(t) == "Failed" and t,
         30,
@@ -75,7 +67,7 @@ def test_a_task_that_cannot_run_fails_once_with_the_reason(
     assert kube.jobs(namespace) == []
     # The operator moves on: a good task in the same queue runs; the bad one cost a few
     # log lines, not a loop.
-    kube.create("tasks", namespace, manual_task("good", f"q-{namespace}", job_template()))
+    kube.create("tasks", namespace, task_body("good", f"q-{namespace}", jobTemplate=job_template()))
     wait_for(lambda: phase(kube.get("tasks", namespace, "good")) == "Completed", 60, "good task")
     mentions = [
         line for line in operator.log.read_text(errors="replace").splitlines()
@@ -113,8 +105,8 @@ def test_a_job_whose_pod_never_starts_fails_its_task_and_frees_the_slot(
     its Job is deleted, and the next task of the capacity-1 queue runs."""
     stuck = job_template()
     stuck["spec"]["template"]["spec"]["nodeSelector"] = {"nope": "nope"}
-    kube.create("tasks", namespace, manual_task("stuck", "impatient", stuck))
-    kube.create("tasks", namespace, manual_task("next", "impatient", job_template()))
+    kube.create("tasks", namespace, task_body("stuck", "impatient", jobTemplate=stuck))
+    kube.create("tasks", namespace, task_body("next", "impatient", jobTemplate=job_template()))
     waiting = wait_for(
         lambda: (
             (t := kube.get("tasks", namespace, "stuck"))

@@ -71,6 +71,19 @@ def schedule_body(name: str, scheduler_id: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def task_body(name: str, scheduler_id: str, **spec: Any) -> dict[str, Any]:
+    """A manual Task manifest; its data names it (so its default hash is its own) unless
+    `spec` says otherwise, and a jobTemplate is added if missing."""
+    spec.setdefault("jobTemplate", job_template())
+    spec.setdefault("data", {"task": name})
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Task",
+        "metadata": {"name": name},
+        "spec": {"schedulerId": scheduler_id, **spec},
+    }
+
+
 def queue_of(namespace: str) -> str:
     """A schedulerId of this test's own, so that no other test shares its queue."""
     return f"q-{namespace}"

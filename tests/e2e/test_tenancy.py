@@ -19,7 +19,14 @@ import yaml
 
 from tests.conftest import Cluster
 from tests.e2e.conftest import RELEASE, SHARED_NAMESPACES, Operator
-from tests.e2e.test_schedules import job_template, parse_time, phase, schedule_body, utcnow
+from tests.e2e.test_schedules import (
+    job_template,
+    parse_time,
+    phase,
+    schedule_body,
+    task_body,
+    utcnow,
+)
 from tests.support.chart import apply_objects
 from tests.support.expansion import expand
 from tests.support.kube import Kube, condition, status, wait_for
@@ -63,17 +70,6 @@ def refused(result: subprocess.CompletedProcess[str], policy: str) -> bool:
     return result.returncode != 0 and f"ValidatingAdmissionPolicy '{RELEASE}-{policy}'" in (
         result.stderr
     )
-
-
-def manual_task(name: str, scheduler_id: str, **spec: Any) -> dict[str, Any]:
-    spec.setdefault("jobTemplate", job_template())
-    spec.setdefault("data", {"task": name})
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Task",
-        "metadata": {"name": name},
-        "spec": {"schedulerId": scheduler_id, **spec},
-    }
 
 
 def task_of(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
@@ -130,7 +126,7 @@ def test_status_is_written_only_by_the_operator(
     """Granted every kadence.dev resource and subresource, and Jobs: forging a Schedule's
     deadlineAt or a Task's phase is still refused."""
     kube.create("schedules", namespace, schedule_body("nightly", f"q-{namespace}", interval="1h"))
-    kube.create("tasks", namespace, manual_task("by-hand", f"q-{namespace}", jobTemplate=LONG_RUN))
+    kube.create("tasks", namespace, task_body("by-hand", f"q-{namespace}", jobTemplate=LONG_RUN))
     wait_for(lambda: phase(kube.get("tasks", namespace, "by-hand")) == "Running", 60, "running")
     forger = account(cluster, namespace, "forger", [KADENCE_ALL, CREATE_JOBS])
 
@@ -157,9 +153,9 @@ def test_a_forged_job_is_refused_and_a_job_a_task_does_not_control_never_moves_i
     """Someone who may create Jobs and Tasks may not create a Job that claims a Task (its
     label, an ownerReference to it), nor a Task that claims a Schedule. A look-alike Job
     that gets in anyway (a cluster administrator's) is ignored: the Task does not move."""
-    kube.create("tasks", namespace, manual_task("blocker", "one-at-a-time", jobTemplate=LONG_RUN))
+    kube.create("tasks", namespace, task_body("blocker", "one-at-a-time", jobTemplate=LONG_RUN))
     wait_for(lambda: phase(kube.get("tasks", namespace, "blocker")) == "Running", 60, "blocker")
-    kube.create("tasks", namespace, manual_task("victim", "one-at-a-time"))
+    kube.create("tasks", namespace, task_body("victim", "one-at-a-time"))
     wait_for(lambda: phase(kube.get("tasks", namespace, "victim")) == "Queued", 30, "victim queued")
     victim = task_of(kube, namespace, "victim")
     tenant = account(cluster, namespace, "tenant", [KADENCE_ALL, CREATE_JOBS])
@@ -175,10 +171,10 @@ def test_a_forged_job_is_refused_and_a_job_a_task_does_not_control_never_moves_i
         result = as_user(cluster, tenant, namespace, "create", "--filename=-", body=job)
         assert refused(result, "operator-jobs"), result.stderr
     schedule = kube.create("schedules", namespace, schedule_body("s", "elsewhere", interval="1h"))
-    owned = manual_task("claims-a-schedule", "elsewhere", scheduleRef={"name": "s"})
+    owned = task_body("claims-a-schedule", "elsewhere", scheduleRef={"name": "s"})
     result = as_user(cluster, tenant, namespace, "create", "--filename=-", body=owned)
     assert refused(result, "operator-only"), result.stderr
-    owned = manual_task("owned-by-a-schedule", "elsewhere")
+    owned = task_body("owned-by-a-schedule", "elsewhere")
     owned["metadata"]["ownerReferences"] = [
         {"apiVersion": API_VERSION, "kind": "Schedule", "name": "s",
          "uid": schedule["metadata"]["uid"], "controller": True}
@@ -290,9 +286,7 @@ def test_namespaces_using_one_scheduler_id_each_have_their_own_capacity(
     once: neither namespace can fill the other's queue."""
     for ns in (namespace, second_namespace):
         for n in (1, 2):
-            kube.create(
-                "tasks", ns, manual_task(f"long-{n}", "one-at-a-time", jobTemplate=LONG_RUN)
-            )
+            kube.create("tasks", ns, task_body(f"long-{n}", "one-at-a-time", jobTemplate=LONG_RUN))
     wait_for(
         lambda: len(active(kube, namespace)) == 1 and len(active(kube, second_namespace)) == 1,
         60,
@@ -325,11 +319,11 @@ def test_a_shared_queue_takes_turns_and_keeps_other_namespaces_out(
     first = shared_namespaces[0]
     for n in range(SHARED_BURST):
         for ns in shared_namespaces:
-            kube.create("tasks", ns, manual_task(f"burst-{n:03d}", "shared"))
+            kube.create("tasks", ns, task_body(f"burst-{n:03d}", "shared"))
     outsider = [f"outsider-{n}" for n in range(3)]
     for name in outsider:
-        kube.create("tasks", namespace, manual_task(name, "shared"))
-    kube.create("tasks", first, manual_task("jumper", "shared", priority=-100))
+        kube.create("tasks", namespace, task_body(name, "shared"))
+    kube.create("tasks", first, task_body("jumper", "shared", priority=-100))
 
     wait_for(
         lambda: all(phase(kube.get("tasks", namespace, name)) == "Completed" for name in outsider),
@@ -375,7 +369,7 @@ def test_data_reaches_the_container_unchanged(
         "text": "ünïcødé ✓ 日本",
         "nested": {"list": [1, "$(KADENCE_TASK_NAME)", None, True]},
     }
-    kube.create("tasks", namespace, manual_task("tricky", f"q-{namespace}", data=data))
+    kube.create("tasks", namespace, task_body("tricky", f"q-{namespace}", data=data))
     wait_for(lambda: kube.jobs(namespace), 30, "the Job")
     (job,) = kube.jobs(namespace)
     env = job.spec.template.spec.containers[0].env

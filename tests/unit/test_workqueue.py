@@ -42,22 +42,37 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.001)
 
 
-def test_a_key_added_many_times_while_waiting_is_reconciled_once() -> None:
-    seen: list[str] = []
+def recorder() -> tuple[list[str], Callable[[str], Awaitable[None]]]:
+    """A reconcile that only records the keys it was given."""
+    calls: list[str] = []
 
     async def reconcile(key: str) -> None:
-        seen.append(key)
+        calls.append(key)
+
+    return calls, reconcile
+
+
+async def past(delay: float) -> None:
+    """Until the event loop has run every timer due within `delay` seconds from now: a
+    timer of its own, due after them, has fired (timers fire in order)."""
+    passed = asyncio.Event()
+    asyncio.get_running_loop().call_later(delay, passed.set)
+    await passed.wait()
+
+
+def test_a_key_added_many_times_while_waiting_is_reconciled_once() -> None:
+    seen, reconcile = recorder()
 
     async def scenario() -> None:
-        queue: WorkQueue[str] = WorkQueue("test", reconcile, workers=2)
+        queue: WorkQueue[str] = WorkQueue("test", reconcile, workers=1)
         for _ in range(5):
             queue.add("a")
         queue.add("b")
+        queue.add("last")  # keys leave in order: once it is seen, no copy of `a` waits
         queue.start()
-        await until(lambda: len(seen) >= 2 and len(queue) == 0)
-        await asyncio.sleep(0.01)
+        await until(lambda: "last" in seen)
         await queue.stop()
-        assert sorted(seen) == ["a", "b"]
+        assert seen == ["a", "b", "last"]
 
     run(scenario)
 
@@ -84,13 +99,13 @@ def test_a_key_added_while_held_runs_again_after_never_alongside() -> None:
         await until(lambda: calls == ["a"])
         queue.add("a")
         queue.add("a")
-        await asyncio.sleep(0.01)
-        assert calls == ["a"], "a second worker must not take a held key"
+        queue.add("other")  # a free worker takes it: it would have taken a second `a` first
+        await until(lambda: "other" in calls)
+        assert calls == ["a", "other"], "a second worker must not take a held key"
         release.set()
-        await until(lambda: len(calls) == 2)
-        await asyncio.sleep(0.01)
+        await until(lambda: calls.count("a") == 2)
         await queue.stop()
-        assert (calls, overlaps) == (["a", "a"], [])
+        assert (calls, overlaps) == (["a", "other", "a"], [])
 
     run(scenario)
 
@@ -142,10 +157,7 @@ def test_the_delay_a_reconcile_returns_brings_the_key_back() -> None:
 
 
 def test_an_earlier_delayed_add_wins_and_stop_cancels_timers() -> None:
-    calls: list[str] = []
-
-    async def reconcile(key: str) -> None:
-        calls.append(key)
+    calls, reconcile = recorder()
 
     async def scenario() -> None:
         queue: WorkQueue[str] = WorkQueue("test", reconcile, workers=1)
@@ -156,26 +168,24 @@ def test_an_earlier_delayed_add_wins_and_stop_cancels_timers() -> None:
         await until(lambda: calls == ["a"])
         queue.add_after("b", 0.05)
         await queue.stop()
-        await asyncio.sleep(0.1)
+        await past(0.1)
         assert calls == ["a"], "a stopped queue's timers never fire"
 
     run(scenario)
 
 
 def test_forget_drops_a_pending_timer() -> None:
-    calls: list[str] = []
-
-    async def reconcile(key: str) -> None:
-        calls.append(key)
+    calls, reconcile = recorder()
 
     async def scenario() -> None:
         queue: WorkQueue[str] = WorkQueue("test", reconcile, workers=1)
         queue.start()
         queue.add_after("gone", 0.02)
+        queue.add_after("kept", 0.04)
         queue.forget("gone")
-        await asyncio.sleep(0.06)
+        await until(lambda: calls == ["kept"])
         await queue.stop()
-        assert calls == []
+        assert calls == ["kept"], "the forgotten key's earlier timer never fired"
 
     run(scenario)
 
