@@ -195,6 +195,10 @@ def test_a_forged_job_is_refused_and_a_job_a_task_does_not_control_never_moves_i
         60,
         "the look-alike Job to complete",
     )
+    # A positive sign that the operator has seen the look-alike's events: a task made after
+    # it, in another queue of the namespace, has run.
+    kube.create("tasks", namespace, task_body("after", f"q-{namespace}"))
+    wait_for(lambda: phase(kube.get("tasks", namespace, "after")) == "Completed", 60, "after")
     assert phase(kube.get("tasks", namespace, "blocker")) == "Running"
     assert phase(task_of(kube, namespace, "victim")) == "Queued"
     assert status(task_of(kube, namespace, "victim")).get("jobName") is None
@@ -314,21 +318,21 @@ def test_a_shared_queue_takes_turns_and_keeps_other_namespaces_out(
 ) -> None:
     """Two namespaces share the queue `shared` (capacity 2); each makes a burst of tasks at
     equal priority: they are dispatched in turns. A third namespace naming `shared` gets its
-    own queue: its tasks run at once, beside the shared queue's two. A priority outside the
-    shared queue's range is refused."""
+    own queue: its five long tasks run at once, beside the shared queue's two. A priority
+    outside the shared queue's range is refused."""
     first = shared_namespaces[0]
     for n in range(SHARED_BURST):
         for ns in shared_namespaces:
             kube.create("tasks", ns, task_body(f"burst-{n:03d}", "shared"))
-    outsider = [f"outsider-{n}" for n in range(3)]
+    outsider = [f"outsider-{n}" for n in range(5)]
     for name in outsider:
-        kube.create("tasks", namespace, task_body(name, "shared"))
+        kube.create("tasks", namespace, task_body(name, "shared", jobTemplate=LONG_RUN))
     kube.create("tasks", first, task_body("jumper", "shared", priority=-100))
 
     wait_for(
-        lambda: all(phase(kube.get("tasks", namespace, name)) == "Completed" for name in outsider),
+        lambda: all(phase(kube.get("tasks", namespace, name)) == "Running" for name in outsider),
         60,
-        "the outsider's tasks, in a queue of its own",
+        "the outsider's 5 tasks running at once: a queue of its own, not the shared one of 2",
     )
     jumper = wait_for(
         lambda: (t := kube.get("tasks", first, "jumper")) and phase(t) == "Failed" and t,
