@@ -1,0 +1,382 @@
+"""The Argo CD health checks in deploy/argocd: every state of a Schedule and a Task, read as
+Argo CD reads it.
+
+Argo CD runs a health check with gopher-lua (Lua 5.1) and, for a check set in argocd-cm,
+without the Lua standard libraries: the base functions and the table library only, and
+no string methods. `health` runs the scripts the same way (Lua 5.1 through lupa, in an
+environment with just those), so a script that leans on `string` or `math` fails here as
+it would there. The objects are JSON fixtures in tests/fixtures/argocd, each case changing
+one thing where it needs a state no fixture holds.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import lupa.lua51  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGOCD = ROOT / "deploy" / "argocd"
+GROUP = "kadence.dev"
+SCRIPTS = {
+    kind: ARGOCD / "resource_customizations" / GROUP / kind / "health.lua"
+    for kind in ("Schedule", "Task")
+}
+FIXTURES = ROOT / "tests" / "fixtures" / "argocd"
+STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended"}
+
+# What gopher-lua's base library offers (lua.OpenBase), less what loads code or files.
+_BASE = (
+    "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "print",
+    "rawequal", "rawget", "rawset", "select", "setmetatable", "tonumber", "tostring",
+    "type", "unpack", "xpcall", "_VERSION",
+)  # fmt: skip
+_RUNNER = """
+function(source, name, obj, base)
+  local env = {obj = obj, table = table}
+  for _, key in ipairs(base) do env[key] = _G[key] end
+  env._G = env
+  local chunk, problem = loadstring(source, "@" .. name)
+  if chunk == nil then error(problem) end
+  setfenv(chunk, env)
+  return chunk()
+end
+"""
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    message: str
+
+
+class ArgoLua:
+    """Lua 5.1 without its standard libraries, running a health check on one object."""
+
+    def __init__(self) -> None:
+        self.runtime = lupa.lua51.LuaRuntime(unpack_returned_tuples=False)
+        # Strings lose their methods (`("x"):sub(1)`), as in Argo CD without the libraries.
+        self.runtime.execute('debug.setmetatable("", nil)')
+        self.run = self.runtime.eval(_RUNNER)
+        self.base = self.to_lua(list(_BASE))
+
+    def to_lua(self, value: Any) -> Any:
+        """JSON as Argo CD hands it to Lua: objects and arrays (1-based) as tables, null as nil."""
+        if isinstance(value, dict):
+            table = self.runtime.table()
+            for key, item in value.items():
+                if item is not None:
+                    table[key] = self.to_lua(item)
+            return table
+        if isinstance(value, list):
+            table = self.runtime.table()
+            for index, item in enumerate((i for i in value if i is not None), start=1):
+                table[index] = self.to_lua(item)
+            return table
+        return value
+
+    def health(self, script: Path, obj: dict[str, Any]) -> Health:
+        hs = self.run(script.read_text(), script.name, self.to_lua(obj), self.base)
+        assert hs is not None, f"{script} returned nothing"
+        status, message = hs["status"], hs["message"]
+        assert isinstance(status, str), f"{script} returned status {status!r}"
+        assert message is None or isinstance(message, str), f"message {message!r}"
+        return Health(status, message or "")
+
+
+@cache
+def _lua() -> ArgoLua:
+    return ArgoLua()
+
+
+def health(obj: dict[str, Any]) -> Health:
+    """The Argo CD health of a Schedule or Task, by the script for its kind."""
+    assert obj["apiVersion"].split("/")[0] == GROUP
+    return _lua().health(SCRIPTS[obj["kind"]], obj)
+
+
+def fixture(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return loaded
+
+
+# -- changes that make a state out of a fixture -------------------------------------------
+
+
+Change = Callable[[dict[str, Any]], None]
+
+
+def conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = obj["status"]["conditions"]
+    return found
+
+
+def set_condition(type_: str, **fields: Any) -> Change:
+    """Replace (or add) the condition of `type_`, at the object's generation unless told."""
+
+    def change(obj: dict[str, Any]) -> None:
+        rest = [c for c in conditions(obj) if c["type"] != type_]
+        new = {"type": type_, "observedGeneration": obj["metadata"]["generation"], **fields}
+        obj["status"]["conditions"] = [*rest, new]
+
+    return change
+
+
+def drop_condition(type_: str) -> Change:
+    def change(obj: dict[str, Any]) -> None:
+        obj["status"]["conditions"] = [c for c in conditions(obj) if c["type"] != type_]
+
+    return change
+
+
+def set_field(path: str, value: Any) -> Change:
+    """Set a dotted path; None removes it."""
+
+    def change(obj: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target = obj
+        for key in parents:
+            target = target[key]
+        if value is None:
+            target.pop(last, None)
+        else:
+            target[last] = value
+
+    return change
+
+
+def condition_generation(type_: str, generation: int | None) -> Change:
+    def change(obj: dict[str, Any]) -> None:
+        for c in conditions(obj):
+            if c["type"] == type_:
+                if generation is None:
+                    c.pop("observedGeneration", None)
+                else:
+                    c["observedGeneration"] = generation
+
+    return change
+
+
+def bump_generation(obj: dict[str, Any]) -> None:
+    """An edit the operator has seen, written at the new generation, with no condition
+    rewritten yet."""
+    obj["metadata"]["generation"] += 1
+    obj["status"]["observedGeneration"] = obj["metadata"]["generation"]
+
+
+# -- the cases -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    fixture: str
+    changes: tuple[Change, ...]
+    status: str
+    message: str
+
+
+def case(name: str, fixture: str, status: str, message: str, *changes: Change) -> Any:
+    return pytest.param(Case(name, fixture, changes, status, message), id=name)
+
+
+DEADLINE = "2026-03-29T01:30:00Z"
+RUN = "nightly-report-1774661400"
+SCHEDULE_CASES = [
+    # (1) the operator has not seen this spec yet
+    case("new-no-status", "schedule-new", "Progressing",
+         "waiting for the operator to observe generation 1"),
+    case("status-without-observed-generation", "schedule-scheduled", "Progressing",
+         "waiting for the operator to observe generation 1",
+         set_field("status.observedGeneration", None)),
+    case("edited-not-yet-observed", "schedule-edited", "Progressing",
+         "waiting for the operator to observe generation 3"),
+    # (2) Stalled: a person must change something
+    case("stalled-invalid-spec", "schedule-invalid-spec", "Degraded",
+         "spec.timeZone: unknown time zone 'Europe/Amsterdamm'"),
+    case("stalled-template-rejected", "schedule-template-rejected", "Degraded",
+         'the API server refused the Job template: Job.batch "nightly-report-dry-run" is '
+         "invalid: spec.template.spec.containers[0].image: Required value"),
+    case("stalled-admission-policy-missing", "schedule-admission-policy-missing", "Degraded",
+         "tasks wait in their queues; ValidatingAdmissionPolicy kadence-operator-only is "
+         "missing"),
+    case("stalled-over-disabled", "schedule-disabled", "Degraded", "bad cron",
+         set_condition("Stalled", status="True", reason="InvalidSpec", message="bad cron")),
+    case("stalled-without-message-says-its-reason", "schedule-invalid-spec", "Degraded",
+         "InvalidSpec", set_condition("Stalled", status="True", reason="InvalidSpec")),
+    # (3) disabled
+    case("disabled", "schedule-disabled", "Suspended",
+         "spec.enabled is false: no new tasks: paused while the warehouse is migrated"),
+    case("disabled-while-cancelling", "schedule-disabled", "Suspended",
+         "spec.enabled is false: no new tasks: paused while the warehouse is migrated",
+         set_condition("Reconciling", status="True", reason="Cancelling",
+                       message="cancelling 1 queued task")),
+    case("disabled-after-a-failed-run", "schedule-disabled", "Suspended",
+         "spec.enabled is false: no new tasks: paused while the warehouse is migrated",
+         set_condition("Healthy", status="False", reason="LastRunFailed",
+                       message=f"task {RUN} failed")),
+    # (4) ended
+    case("ended", "schedule-ended", "Healthy",
+         "the schedule ended at 2026-03-31T00:00:00Z: no new tasks"),
+    # (5) Ready False for any other reason
+    case("not-ready-other-reason", "schedule-scheduled", "Degraded", "something new",
+         set_condition("Ready", status="False", reason="SomethingNew", message="something new")),
+    case("not-ready-invalid-without-stalled", "schedule-invalid-spec", "Degraded",
+         "spec.timeZone: unknown time zone 'Europe/Amsterdamm'", drop_condition("Stalled")),
+    # (6) reconciling
+    case("cancelling", "schedule-cancelling", "Progressing", "cancelling 2 queued tasks"),
+    case("cancelling-after-a-failed-run", "schedule-cancelling", "Progressing",
+         "cancelling 2 queued tasks",
+         set_condition("Healthy", status="False", reason="LastRunFailed",
+                       message=f"task {RUN} failed")),
+    # (7) its runs go badly
+    case("last-run-failed", "schedule-last-run-failed", "Degraded", f"task {RUN} failed"),
+    case("deadline-missed", "schedule-deadline-missed", "Degraded",
+         "2 deadlines passed without a task since a run last finished (missed, or skipped by "
+         "the concurrency policy)"),
+    case("deadline-skipped", "schedule-last-run-succeeded", "Degraded",
+         "1 deadline passed without a task",
+         set_condition("Healthy", status="False", reason="DeadlineSkipped",
+                       message="1 deadline passed without a task")),
+    case("healthy-false-without-message-says-its-reason", "schedule-last-run-failed",
+         "Degraded", "LastRunFailed",
+         set_condition("Healthy", status="False", reason="LastRunFailed")),
+    # (8) ready
+    case("scheduled-never-ran", "schedule-scheduled", "Healthy", f"next deadline {DEADLINE}"),
+    case("scheduled-last-run-succeeded", "schedule-last-run-succeeded", "Healthy",
+         f"next deadline {DEADLINE}; task {RUN} completed"),
+    case("interval-while-a-run-is-active", "schedule-scheduled", "Healthy",
+         f"next deadline after task {RUN} finishes",
+         set_field("status.deadlineAt", None), set_field("status.active", [RUN])),
+    case("ready-without-a-deadline", "schedule-scheduled", "Healthy",
+         "tasks are made at each deadline", set_field("status.deadlineAt", None)),
+    # else
+    case("ready-unknown", "schedule-scheduled", "Progressing", "checking",
+         set_condition("Ready", status="Unknown", reason="Checking", message="checking")),
+    case("no-ready-yet", "schedule-scheduled", "Progressing",
+         "waiting for the operator to set Ready", drop_condition("Ready")),
+    # conditions about an older generation are no answer yet
+    case("ready-about-an-older-generation", "schedule-scheduled", "Progressing",
+         "waiting for the operator to observe generation 2", bump_generation),
+    case("stalled-about-an-older-generation", "schedule-invalid-spec", "Progressing",
+         "waiting for the operator to observe generation 2", bump_generation),
+    case("older-stalled-ignored", "schedule-invalid-spec", "Healthy",
+         "tasks are made at each deadline", bump_generation,
+         set_condition("Ready", status="True", reason="Scheduled",
+                       message="tasks are made at each deadline")),
+    case("older-healthy-false-ignored", "schedule-last-run-failed", "Healthy",
+         f"next deadline {DEADLINE}", bump_generation,
+         set_condition("Ready", status="True", reason="Scheduled",
+                       message="tasks are made at each deadline")),
+    case("older-disabled-ignored", "schedule-disabled", "Progressing",
+         "waiting for the operator to observe generation 3", bump_generation),
+    case("condition-without-observed-generation-counts", "schedule-scheduled", "Healthy",
+         f"next deadline {DEADLINE}", condition_generation("Ready", None)),
+]  # fmt: skip
+
+TASK_CASES = [
+    case("new-no-status", "task-new", "Progressing",
+         "waiting for the operator to observe generation 1"),
+    case("status-without-observed-generation", "task-completed", "Progressing",
+         "waiting for the operator to observe generation 1",
+         set_field("status.observedGeneration", None)),
+    case("edited-not-yet-observed", "task-queued", "Progressing",
+         "waiting for the operator to observe generation 2",
+         set_field("metadata.generation", 2)),
+    case("no-phase", "task-pending", "Progressing", "Pending", set_field("status.phase", None)),
+    case("pending", "task-pending", "Progressing", "Pending"),
+    case("queued", "task-queued", "Progressing",
+         "Queued: waiting in queue reports: position 3"),
+    case("dispatched", "task-dispatched", "Progressing",
+         "Dispatched: Job created, its pod is not ready yet"),
+    case("running", "task-running", "Progressing", "Running: Job running"),
+    case("completed", "task-completed", "Healthy", "Completed: Job completed"),
+    case("failed", "task-failed", "Degraded",
+         "Failed: Job failed: BackoffLimitExceeded: Job has reached the specified backoff "
+         "limit"),
+    case("cancelled", "task-cancelled", "Degraded",
+         "Cancelled: cancelled: the schedule was disabled"),
+    case("cancelled-without-message", "task-cancelled", "Degraded", "Cancelled",
+         set_field("status.message", None)),
+    case("unknown-phase", "task-running", "Progressing", "Paused: later operator",
+         set_field("status.phase", "Paused"), set_field("status.message", "later operator")),
+]  # fmt: skip
+
+
+def _run(c: Case) -> Health:
+    obj = copy.deepcopy(fixture(c.fixture))
+    for change in c.changes:
+        change(obj)
+    return health(obj)
+
+
+@pytest.mark.parametrize("c", SCHEDULE_CASES)
+def test_schedule_health(c: Case) -> None:
+    assert fixture(c.fixture)["kind"] == "Schedule"
+    assert _run(c) == Health(c.status, c.message)
+
+
+@pytest.mark.parametrize("c", TASK_CASES)
+def test_task_health(c: Case) -> None:
+    assert fixture(c.fixture)["kind"] == "Task"
+    assert _run(c) == Health(c.status, c.message)
+
+
+def test_every_fixture_is_a_case() -> None:
+    used = {p.values[0].fixture for p in [*SCHEDULE_CASES, *TASK_CASES]}
+    assert {p.stem for p in FIXTURES.glob("*.json")} == used
+
+
+def test_fixtures_are_objects_as_the_api_server_returns_them() -> None:
+    for path in FIXTURES.glob("*.json"):
+        obj = json.loads(path.read_text())
+        assert obj["apiVersion"] == f"{GROUP}/v1alpha1", path
+        assert obj["kind"] in SCRIPTS, path
+        assert {"name", "namespace", "generation", "uid"} <= obj["metadata"].keys(), path
+        assert "managedFields" not in obj["metadata"], path
+
+
+@pytest.mark.parametrize("kind", sorted(SCRIPTS))
+def test_scripts_need_no_standard_library(kind: str) -> None:
+    """argocd-cm runs its scripts without `string`, `math`, `os` or `io` unless told to
+    (resource.customizations.useOpenLibs); the cases above run them that way too, and this
+    also covers lines no case reaches."""
+    source = SCRIPTS[kind].read_text()
+    code = "\n".join(line.split("--")[0] for line in source.splitlines())
+    assert not re.search(r"\b(string|math|os|io|debug|coroutine)\s*\.", code)
+    assert not re.search(r"[\w\)\]\"']:\w+\(", code), "a method call on a string"
+
+
+def test_a_script_using_the_string_library_fails_here_as_in_argo_cd(tmp_path: Path) -> None:
+    script = tmp_path / "health.lua"
+    script.write_text('local hs = {}\nhs.status = string.upper("healthy")\nreturn hs\n')
+    with pytest.raises(lupa.lua51.LuaError, match="string"):
+        _lua().health(script, fixture("task-new"))
+
+
+def test_argocd_cm_carries_the_scripts() -> None:
+    config = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())
+    assert (config["apiVersion"], config["kind"]) == ("v1", "ConfigMap")
+    assert config["metadata"]["name"] == "argocd-cm"
+    assert config["data"] == {
+        f"resource.customizations.health.{GROUP}_{kind}": script.read_text()
+        for kind, script in SCRIPTS.items()
+    }
+
+
+def test_argocd_cm_is_what_generate_sh_writes(tmp_path: Path) -> None:
+    out = tmp_path / "argocd-cm.yaml"
+    subprocess.run(["bash", str(ARGOCD / "generate.sh"), str(out)], check=True)
+    assert out.read_text() == (ARGOCD / "argocd-cm.yaml").read_text(), (
+        "deploy/argocd/argocd-cm.yaml is stale: run deploy/argocd/generate.sh"
+    )
