@@ -122,6 +122,14 @@ class ScheduleSpec(KubeModel):
             "False: no new tasks are made, and queued tasks of this schedule are cancelled."
         ),
     )
+    suspend_reason: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "Why enabled is false, for the people who read the Schedule: shown in the Ready "
+            "condition's message."
+        ),
+    )
     priority: int = Field(
         default=0,
         ge=-INT32_MAX - 1,
@@ -248,6 +256,18 @@ class ScheduleStatus(KubeModel):
         default=None, description="When a task last completed."
     )
     last_failed_at: datetime | None = Field(default=None, description="When a task last failed.")
+    last_missed_at: datetime | None = Field(
+        default=None,
+        description="When a deadline last passed without a task (missed, or skipped by policy).",
+    )
+    missed_since_last_run: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Deadlines that passed without a task (missed, or skipped by the concurrency "
+            "policy) since a run last finished; above 0, the Healthy condition is False."
+        ),
+    )
     active: list[str] = Field(default_factory=list, description="Tasks not yet finished.")
     counts: Counts = Field(default_factory=Counts, description="How many times it ran, and how.")
     history: list[HistoryEntry] = Field(
@@ -267,7 +287,9 @@ class ScheduleStatus(KubeModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         description=(
-            "Ready (Scheduled, Disabled, InvalidSpec) and Healthy (False after a miss or failure)."
+            "Ready (True: tasks are made at each deadline), Stalled and Reconciling (present "
+            "only when True, the kstatus conventions), LastRunSucceeded, and Healthy (False "
+            "after a failed run or a deadline without a task). See docs/status.md."
         ),
     )
     observed_generation: int | None = Field(
@@ -325,5 +347,12 @@ class TaskStatus(KubeModel):
     job_name: str | None = Field(default=None, description="The Job that runs it.")
     message: str | None = Field(default=None, description="Why it is in its phase.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Succeeded or Failed, for kubectl wait."
+        default_factory=list,
+        description=(
+            "Ready, Reconciling (while unfinished) and Stalled (failed or cancelled), the kstatus "
+            "conventions; Succeeded and Failed once finished, for kubectl wait."
+        ),
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status was written for."
     )

@@ -21,7 +21,13 @@ from kadence.jobs import DataTooLarge, build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL
-from kadence.resources import controller_uid, phase_of, scheduler_of, service_account_of
+from kadence.resources import (
+    controller_uid,
+    generation_of,
+    phase_of,
+    scheduler_of,
+    service_account_of,
+)
 from kadence.status import advance_task
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of
@@ -110,7 +116,10 @@ class QueueController:
             self._store.put_task(await self._kube.patch("tasks", *key, patch))
         phase, message = admission.phase, admission.message
         written = await self._status.update(
-            key, lambda status, _: advance_task(status, phase, now, message=message)
+            key,
+            lambda status, body: advance_task(
+                status, phase, now, generation=generation_of(body), message=message
+            ),
         )
         if written is not None and phase is not TaskPhase.QUEUED:
             self._kube.event(written, "Warning", f"Task{phase.value}", message)
@@ -146,8 +155,13 @@ class QueueController:
         name = job["metadata"]["name"]
         await self._status.update(
             key,
-            lambda status, _: advance_task(
-                status, TaskPhase.DISPATCHED, now, message=f"running as Job {name}", job_name=name
+            lambda status, body: advance_task(
+                status,
+                TaskPhase.DISPATCHED,
+                now,
+                generation=generation_of(body),
+                message=f"running as Job {name}",
+                job_name=name,
             ),
         )
         metrics.TASKS_DISPATCHED.labels(scheduler_id=metrics.queue_label(scheduler_id)).inc()
@@ -171,6 +185,8 @@ class QueueController:
     async def _fail(self, task: Body, message: str, now: datetime) -> None:
         await self._status.update(
             key_of(task),
-            lambda status, _: advance_task(status, TaskPhase.FAILED, now, message=message),
+            lambda status, body: advance_task(
+                status, TaskPhase.FAILED, now, generation=generation_of(body), message=message
+            ),
         )
         self._kube.event(task, "Warning", "JobRefused", message)

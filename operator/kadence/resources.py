@@ -38,6 +38,12 @@ def key_of(body: Body) -> Key:
     return meta["namespace"], meta["name"]
 
 
+def generation_of(body: Body) -> int | None:
+    """The object's metadata.generation: what its status' observedGeneration answers to."""
+    generation = body["metadata"].get("generation")
+    return int(generation) if generation is not None else None
+
+
 def scheduler_of(task: Body) -> str:
     """The queue a task joins."""
     return str((task.get("spec") or {}).get("schedulerId", ""))

@@ -6,8 +6,9 @@ the Tasks to create, cancel and delete, the whole status to write, the Events to
 and when to look again. The controller carries the plan out and nothing else.
 
 The status is rebuilt every time (`rebuild_runs`): `active`, the `last*At` times and the
-`Healthy` condition come from the Tasks; only what pruning would lose is accumulated
-(`counts`, `history`, `recorded`), keyed by task name so that a run seen twice counts once.
+`LastRunSucceeded` and `Healthy` conditions come from the Tasks; only what pruning would
+lose is accumulated (`counts`, `history`, `recorded`, the deadlines missed since a run
+last finished), keyed by task name so that a run seen twice counts once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 from kadence.deadlines import ScheduleTiming, plan_due
 from kadence.models import (
     ConcurrencyPolicy,
-    Condition,
     Counts,
     HistoryEntry,
     RecordedRun,
@@ -45,16 +45,17 @@ from kadence.resources import (
     task_hash,
 )
 from kadence.status import (
-    HEALTHY,
+    INVALID_SPEC,
     READY,
+    TEMPLATE_REJECTED,
     FinishedTask,
     disabled_condition,
-    health_condition,
     held_condition,
-    invalid_condition,
     parse_time,
+    run_conditions,
+    schedule_conditions,
     scheduled_condition,
-    set_condition,
+    stalled_condition,
     tasks_to_prune,
 )
 
@@ -147,21 +148,14 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     status, facts = rebuild_runs(old, world.owned, meta["name"], history_limit, now)
     status.observed_generation = generation
 
-    problem = reading.problem or world.template_problem
-    if problem is not None or spec is None or timing is None:
-        return _invalid(status, problem or "invalid spec", generation, now)
+    if reading.problem is not None or spec is None or timing is None:
+        return _invalid(status, INVALID_SPEC, reading.problem or "invalid spec", generation, now)
+    if world.template_problem is not None:
+        return _invalid(status, TEMPLATE_REJECTED, world.template_problem, generation, now)
 
     draft = _Draft(status)
     deadline = next_deadline(timing, old, facts, parse_time(meta["creationTimestamp"]), now)
     status.observed_timing = timing.signature
-    if not spec.enabled:
-        ready = disabled_condition(generation)
-    elif world.held is not None:
-        ready = held_condition(world.held, generation)
-    else:
-        ready = scheduled_condition(generation)
-    status.conditions = set_condition(status.conditions, ready, now)
-
     if spec.enabled and deadline is not None and deadline <= now:
         deadline = _fire(draft, world, spec=spec, timing=timing, deadline=deadline, now=now)
     status.deadline_at = deadline
@@ -173,12 +167,14 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
             and deadline_of_run(meta["name"], task) is not None
         )
     _run_request(draft, world, spec, now)
+    if draft.missed or draft.skipped:
+        status.missed_since_last_run += draft.missed + draft.skipped
+        status.last_missed_at = now
+        status.conditions = run_conditions(
+            status.conditions, None, status.missed_since_last_run, now
+        )
     if draft.missed:
         deadlines = "deadline" if draft.missed == 1 else "deadlines"
-        health = health_condition(
-            "False", "DeadlineMissed", f"{draft.missed} {deadlines} passed without a run"
-        )
-        status.conditions = set_condition(status.conditions, health, now)
         draft.events.append(
             Event(
                 "Warning",
@@ -186,6 +182,15 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
                 f"{draft.missed} {deadlines} missed ({spec.missed_run_policy} policy)",
             )
         )
+    if not spec.enabled:
+        ready = disabled_condition(spec.suspend_reason)
+    elif world.held is not None:
+        ready = held_condition(world.held)
+    else:
+        ready = scheduled_condition()
+    status.conditions = schedule_conditions(
+        status.conditions, ready, cancelling=len(draft.cancel), generation=generation, now=now
+    )
     return SchedulePlan(
         create=tuple(draft.create),
         cancel=tuple(draft.cancel),
@@ -206,20 +211,25 @@ def template_accepted(body: Body) -> bool:
     return (
         status.observed_generation == body["metadata"].get("generation")
         and ready is not None
-        and ready.reason != "InvalidSpec"
+        and ready.reason not in (INVALID_SPEC, TEMPLATE_REJECTED)
     )
 
 
 def _invalid(
-    status: ScheduleStatus, problem: str, generation: int | None, now: datetime
+    status: ScheduleStatus, reason: str, problem: str, generation: int | None, now: datetime
 ) -> SchedulePlan:
-    """A spec the operator cannot act on: Ready False, one Warning per distinct problem."""
+    """A spec the operator cannot act on: Ready False and Stalled, one Warning per distinct
+    problem."""
     ready = next((c for c in status.conditions if c.type == READY), None)
-    repeated = ready is not None and ready.reason == "InvalidSpec" and ready.message == problem
-    status.conditions = set_condition(
-        status.conditions, invalid_condition(problem, generation), now
+    repeated = ready is not None and ready.reason == reason and ready.message == problem
+    status.conditions = schedule_conditions(
+        status.conditions,
+        stalled_condition(reason, problem),
+        cancelling=0,
+        generation=generation,
+        now=now,
     )
-    events = () if repeated else (Event("Warning", "InvalidSpec", problem),)
+    events = () if repeated else (Event("Warning", reason, problem),)
     return SchedulePlan(create=(), cancel=(), delete=(), status=status, events=events, wake_at=None)
 
 
@@ -418,7 +428,15 @@ def rebuild_runs(
     )
     status.last_successful_at = _latest_finish(runs, TaskPhase.COMPLETED) or old.last_successful_at
     status.last_failed_at = _latest_finish(runs, TaskPhase.FAILED) or old.last_failed_at
-    status.conditions = _health(status.conditions, runs, now)
+    last_run = _last_outcome(runs, now)
+    if last_run is not None and _finished_after(last_run, status.last_missed_at):
+        status.missed_since_last_run = 0
+    status.conditions = run_conditions(
+        status.conditions,
+        (last_run.task, last_run.phase) if last_run is not None else None,
+        status.missed_since_last_run,
+        now,
+    )
 
     deadline_runs = [
         made_for for task in owned if (made_for := deadline_of_run(schedule_name, task)) is not None
@@ -446,28 +464,14 @@ def _count(counts: Counts, phase: TaskPhase) -> None:
         counts.cancelled += 1
 
 
-def _health(
-    conditions: list[Condition], runs: Sequence[HistoryEntry], now: datetime
-) -> list[Condition]:
-    """Healthy follows the latest finished run, unless a deadline was missed after it."""
+def _last_outcome(runs: Sequence[HistoryEntry], now: datetime) -> HistoryEntry | None:
+    """The latest run that completed or failed (a cancelled one says nothing of the work)."""
     outcomes = [e for e in runs if e.phase in (TaskPhase.COMPLETED, TaskPhase.FAILED)]
-    if not outcomes:
-        return conditions
-    latest = max(outcomes, key=lambda e: (e.finished_at or now, e.task))
-    old = next((c for c in conditions if c.type == HEALTHY), None)
-    if (
-        old is not None
-        and old.reason == "DeadlineMissed"
-        and old.last_transition_time is not None
-        and latest.finished_at is not None
-        and old.last_transition_time >= latest.finished_at
-    ):
-        return conditions
-    if latest.phase is TaskPhase.COMPLETED:
-        health = health_condition("True", "LastRunSucceeded", f"task {latest.task} completed")
-    else:
-        health = health_condition("False", "LastRunFailed", f"task {latest.task} failed")
-    return set_condition(conditions, health, now)
+    return max(outcomes, key=lambda e: (e.finished_at or now, e.task)) if outcomes else None
+
+
+def _finished_after(run: HistoryEntry, moment: datetime | None) -> bool:
+    return moment is None or (run.finished_at is not None and run.finished_at > moment)
 
 
 def _latest_finish(runs: Iterable[HistoryEntry], phase: TaskPhase) -> datetime | None:

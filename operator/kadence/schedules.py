@@ -20,7 +20,7 @@ from kadence.jobs import build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import ScheduleSpec, TaskPhase, TaskStatus
 from kadence.naming import default_hash
-from kadence.resources import read_schedule, scheduler_of, task_for_run
+from kadence.resources import generation_of, read_schedule, scheduler_of, task_for_run
 from kadence.schedule_plan import (
     SchedulePlan,
     ScheduleWorld,
@@ -144,7 +144,14 @@ class ScheduleController:
     async def _cancel(self, key: Key, message: str, now: datetime) -> None:
         """Cancelled is written here; the Task controller stops its Job."""
         await self._task_status.update(
-            key, lambda status, _: advance_task(status, TaskPhase.CANCELLED, now, message=message)
+            key,
+            lambda status, body: advance_task(
+                status,
+                TaskPhase.CANCELLED,
+                now,
+                generation=generation_of(body),
+                message=message,
+            ),
         )
 
     async def _delete_task(self, key: Key) -> None:

@@ -22,6 +22,9 @@ SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 READY = "Ready"
 HEALTHY = "Healthy"
+STALLED = "Stalled"
+RECONCILING = "Reconciling"
+LAST_RUN_SUCCEEDED = "LastRunSucceeded"
 
 _RANK = {
     TaskPhase.PENDING: 0,
@@ -118,11 +121,66 @@ def set_condition(
     return [stamped if c.type == new.type else c for c in conditions]
 
 
+def drop_condition(conditions: Sequence[Condition], type_: str) -> list[Condition]:
+    """The conditions without the one of `type_`."""
+    return [c for c in conditions if c.type != type_]
+
+
+def abnormal_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    reason: str | None,
+    message: str,
+    now: datetime,
+) -> list[Condition]:
+    """Stalled and Reconciling follow kstatus' abnormal-true pattern: present, and True,
+    only while they hold (`reason` given); absent otherwise."""
+    if reason is None:
+        return drop_condition(conditions, type_)
+    return set_condition(
+        conditions, Condition(type=type_, status="True", reason=reason, message=message), now
+    )
+
+
+def observed(conditions: Sequence[Condition], generation: int | None) -> list[Condition]:
+    """Every condition marked as set for `generation`: all are evaluated on each write."""
+    return [c.model_copy(update={"observed_generation": generation}) for c in conditions]
+
+
+def task_conditions(
+    conditions: Sequence[Condition],
+    phase: TaskPhase,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """A Task's conditions in `phase`, read alike by kubectl wait, kstatus and Argo CD.
+
+    Ready holds while the run progresses normally and once it completed; Reconciling
+    while it is unfinished; Stalled once it failed or was cancelled (it will not run).
+    Succeeded and Failed appear when it finishes, so `kubectl wait` ends either way.
+    """
+    failed = phase in (TaskPhase.FAILED, TaskPhase.CANCELLED)
+    reason = phase.value
+    ready = Condition(type=READY, status=str(not failed), reason=reason, message=message)
+    result = set_condition(conditions, ready, now)
+    running = None if phase.finished else reason
+    result = abnormal_condition(result, RECONCILING, running, message, now)
+    result = abnormal_condition(result, STALLED, reason if failed else None, message, now)
+    if phase.finished:
+        succeeded = phase is TaskPhase.COMPLETED
+        for type_, holds in ((SUCCEEDED, succeeded), (FAILED, not succeeded)):
+            outcome = Condition(type=type_, status=str(holds), reason=reason, message=message)
+            result = set_condition(result, outcome, now)
+    return observed(result, generation)
+
+
 def advance_task(
     status: TaskStatus,
     phase: TaskPhase,
     now: datetime,
     *,
+    generation: int | None,
     message: str | None = None,
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
@@ -133,6 +191,7 @@ def advance_task(
     Phases only move forward, and may skip steps (a Job seen finished before it was seen
     running); a finished phase is never left. Staying in a phase fills in what was
     missing without overwriting a recorded time. Entering a phase clears the old message.
+    The conditions and `observedGeneration` follow the phase and `generation`.
     """
     current = status.phase
     if current is not None and (current.finished or _RANK[phase] < _RANK[current]):
@@ -150,53 +209,119 @@ def advance_task(
     entered = _ENTERED_AT.get(phase)
     if entered is not None and getattr(status, entered) is None and entered not in update:
         update[entered] = (finished_at or now) if phase.finished else now
-    if phase.finished:
-        conditions = status.conditions
-        succeeded = phase is TaskPhase.COMPLETED
-        for type_, holds in ((SUCCEEDED, succeeded), (FAILED, not succeeded)):
-            outcome = Condition(
-                type=type_, status=str(holds), reason=phase.value, message=message or ""
-            )
-            conditions = set_condition(conditions, outcome, now)
-        update["conditions"] = conditions
+    text = update.get("message", status.message) or phase.value
+    update["conditions"] = task_conditions(status.conditions, phase, text, generation, now)
+    update["observed_generation"] = generation
     new = status.model_copy(update=update)
     return None if new == status else new
 
 
-def scheduled_condition(generation: int | None) -> Condition:
+def scheduled_condition() -> Condition:
     """Ready True: the spec is valid and enabled, so tasks are made at each deadline."""
-    return _ready("True", "Scheduled", "tasks are made at each deadline", generation)
-
-
-def disabled_condition(generation: int | None) -> Condition:
-    """Ready False: spec.enabled is false, so no tasks are made."""
-    return _ready("False", "Disabled", "spec.enabled is false: no new tasks", generation)
-
-
-def invalid_condition(message: str, generation: int | None) -> Condition:
-    """Ready False: the spec cannot be acted on; `message` says why, for a person."""
-    return _ready("False", "InvalidSpec", message, generation)
-
-
-def held_condition(message: str, generation: int | None) -> Condition:
-    """Ready False: tasks are made, but no Job runs until the admission policies are back."""
-    return _ready("False", "AdmissionPolicyMissing", f"tasks wait in their queues; {message}",
-                  generation)  # fmt: skip
-
-
-def health_condition(status: str, reason: str, message: str) -> Condition:
-    """The condition alerts watch: False after a failed run or a missed deadline."""
-    return Condition(type=HEALTHY, status=status, reason=reason, message=message)
-
-
-def _ready(status: str, reason: str, message: str, generation: int | None) -> Condition:
     return Condition(
-        type=READY,
-        status=status,
-        reason=reason,
-        message=message,
-        observed_generation=generation,
+        type=READY, status="True", reason="Scheduled", message="tasks are made at each deadline"
     )
+
+
+def disabled_condition(suspend_reason: str | None) -> Condition:
+    """Ready False: spec.enabled is false, so no tasks are made; says why, when told."""
+    message = "spec.enabled is false: no new tasks"
+    if suspend_reason:
+        message = f"{message}: {suspend_reason}"
+    return Condition(type=READY, status="False", reason="Disabled", message=message)
+
+
+def stalled_condition(reason: str, message: str) -> Condition:
+    """Ready False for what will not fix itself; Stalled says the same (kstatus)."""
+    return Condition(type=READY, status="False", reason=reason, message=message)
+
+
+def held_condition(message: str) -> Condition:
+    """Ready False: tasks are made, but no Job runs until the admission policies are back."""
+    return stalled_condition(ADMISSION_POLICY_MISSING, f"tasks wait in their queues; {message}")
+
+
+INVALID_SPEC = "InvalidSpec"
+TEMPLATE_REJECTED = "TemplateRejected"
+ADMISSION_POLICY_MISSING = "AdmissionPolicyMissing"
+STALLED_REASONS = frozenset({INVALID_SPEC, TEMPLATE_REJECTED, ADMISSION_POLICY_MISSING})
+"""Ready reasons that will not fix themselves: a person must change something."""
+
+
+def schedule_conditions(
+    conditions: Sequence[Condition],
+    ready: Condition,
+    *,
+    cancelling: int,
+    generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """A Schedule's Ready, Stalled and Reconciling, all marked with `generation`.
+
+    Stalled mirrors a Ready that only a person can fix; Reconciling holds while tasks
+    are being cancelled by the change just observed (a disable, a Replace).
+    """
+    result = set_condition(conditions, ready, now)
+    stalled = ready.reason if ready.reason in STALLED_REASONS else None
+    result = abnormal_condition(result, STALLED, stalled, ready.message, now)
+    tasks = "task" if cancelling == 1 else "tasks"
+    result = abnormal_condition(
+        result,
+        RECONCILING,
+        "Cancelling" if cancelling else None,
+        f"cancelling {cancelling} queued {tasks}",
+        now,
+    )
+    return observed(result, generation)
+
+
+def run_conditions(
+    conditions: Sequence[Condition],
+    last_run: tuple[str, TaskPhase] | None,
+    missed_since_last_run: int,
+    now: datetime,
+) -> list[Condition]:
+    """LastRunSucceeded says how the latest finished run ended; Healthy is False when it
+    failed or when deadlines passed without a task since it finished, so that "the
+    schedule fires" (Ready) and "its runs go well" are two facts an alert can tell apart."""
+    result = list(conditions)
+    if last_run is not None:
+        task, phase = last_run
+        succeeded = phase is TaskPhase.COMPLETED
+        outcome = "completed" if succeeded else "failed"
+        result = set_condition(
+            result,
+            Condition(
+                type=LAST_RUN_SUCCEEDED,
+                status=str(succeeded),
+                reason=phase.value,
+                message=f"task {task} {outcome}",
+            ),
+            now,
+        )
+    if missed_since_last_run:
+        deadlines = "deadline" if missed_since_last_run == 1 else "deadlines"
+        health = Condition(
+            type=HEALTHY,
+            status="False",
+            reason="DeadlineMissed",
+            message=(
+                f"{missed_since_last_run} {deadlines} passed without a task since a run last "
+                "finished (missed, or skipped by the concurrency policy)"
+            ),
+        )
+    elif last_run is not None:
+        task, phase = last_run
+        succeeded = phase is TaskPhase.COMPLETED
+        health = Condition(
+            type=HEALTHY,
+            status=str(succeeded),
+            reason="LastRunSucceeded" if succeeded else "LastRunFailed",
+            message=f"task {task} {'completed' if succeeded else 'failed'}",
+        )
+    else:
+        return result
+    return set_condition(result, health, now)
 
 
 @dataclass(frozen=True)

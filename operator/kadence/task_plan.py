@@ -21,6 +21,7 @@ from kadence.resources import (
     Key,
     controller_kind,
     controller_uid,
+    generation_of,
     key_of,
     phase_of,
     queue_item,
@@ -207,6 +208,7 @@ def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timede
     """
     phase = phase_of(task)
     status = TaskStatus.model_validate(task.get("status") or {})
+    generation = generation_of(task)
     if phase is TaskPhase.PENDING:
         return TaskPlan(None)
     if phase.finished:
@@ -217,29 +219,32 @@ def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timede
             return TaskPlan(None)
         name = status.job_name or task["metadata"]["name"]
         message = f"its Job {name} was deleted before it finished"
-        return TaskPlan(advance_task(status, TaskPhase.FAILED, now, message=message))
+        return TaskPlan(
+            advance_task(status, TaskPhase.FAILED, now, generation=generation, message=message)
+        )
     seen = observe_job(job)
     dispatched_at = status.dispatched_at or parse_time(job["metadata"].get("creationTimestamp"))
     if seen.phase is TaskPhase.DISPATCHED and dispatched_at is not None:
         deadline = dispatched_at + start_timeout
         if now < deadline:
-            return TaskPlan(_progress(status, seen, job, now), wake_at=deadline)
+            return TaskPlan(_progress(status, seen, job, generation, now), wake_at=deadline)
         message = (
             f"Job {job['metadata']['name']} had no ready pod {start_timeout} after it was "
             f"made ({seen.message}); it is deleted and its slot freed"
         )
-        failed = advance_task(status, TaskPhase.FAILED, now, message=message)
+        failed = advance_task(status, TaskPhase.FAILED, now, generation=generation, message=message)
         return TaskPlan(failed, delete_job=True)
-    return TaskPlan(_progress(status, seen, job, now))
+    return TaskPlan(_progress(status, seen, job, generation, now))
 
 
 def _progress(
-    status: TaskStatus, seen: JobObservation, job: Body, now: datetime
+    status: TaskStatus, seen: JobObservation, job: Body, generation: int | None, now: datetime
 ) -> TaskStatus | None:
     return advance_task(
         status,
         seen.phase,
         now,
+        generation=generation,
         message=seen.message or None,
         started_at=None if seen.phase is TaskPhase.DISPATCHED else seen.started_at,
         finished_at=seen.finished_at,

@@ -185,8 +185,11 @@ def test_schedule_template_refused_is_reported_not_retried() -> None:
     requeue = asyncio.run(world.schedules.reconcile(("ns", "nightly")))
     assert requeue is None
     ready = world.kube.objects[("schedules", "ns", "nightly")]["status"]["conditions"][0]
-    assert (ready["reason"], "containers: Required" in ready["message"]) == ("InvalidSpec", True)
-    assert [reason for _, _, reason in world.kube.events] == ["InvalidSpec"]
+    assert (ready["reason"], "containers: Required" in ready["message"]) == (
+        "TemplateRejected",
+        True,
+    )
+    assert [reason for _, _, reason in world.kube.events] == ["TemplateRejected"]
 
 
 def test_schedule_prunes_after_the_status_that_counts_the_runs() -> None:

@@ -293,6 +293,7 @@ def test_contract_details() -> None:
         "timeZone": "UTC",
         "interval": None,
         "enabled": True,
+        "suspendReason": None,
         "priority": 0,
         "hash": None,
         "data": None,

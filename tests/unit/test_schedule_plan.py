@@ -127,6 +127,8 @@ class Case:
     wake_at: datetime | None = None
     status: dict[str, Any] = field(default_factory=dict)
     """Expected status fields (camelCase, as written)."""
+    conditions: dict[str, tuple[str, str]] | None = None
+    """Expected conditions, type: (status, reason), when the case is about them."""
 
 
 def world(case: Case) -> ScheduleWorld:
@@ -414,6 +416,76 @@ CASES = [
         now=JUST_AFTER_THE_HOUR,
         cancel=[(run(ON_THE_HOUR), "its schedule was disabled")],
         wake_at=None,
+        conditions={"Ready": ("False", "Disabled"), "Reconciling": ("True", "Cancelling")},
+    ),
+    Case(
+        "disabled with a reason, nothing left to cancel",
+        schedule(
+            HOURLY,
+            settled(HOURLY, deadlineAt=rfc(NEXT_HOUR)),
+            enabled=False,
+            suspendReason="database migration",
+        ),
+        tasks=[task(run(ON_THE_HOUR), "Cancelled", deadline=ON_THE_HOUR, finished=ON_THE_HOUR)],
+        now=JUST_AFTER_THE_HOUR,
+        wake_at=None,
+        conditions={"Ready": ("False", "Disabled")},
+    ),
+    Case(
+        "Forbid skips a deadline: Healthy says so, with the count",
+        schedule(
+            HOURLY,
+            settled(
+                HOURLY,
+                deadlineAt=rfc(ON_THE_HOUR),
+                recorded=[
+                    {"task": run(PREVIOUS_HOUR)},
+                    {"task": "nightly-ok", "phase": "Completed"},
+                ],
+            ),
+        ),
+        tasks=[
+            task(run(PREVIOUS_HOUR), "Running", deadline=PREVIOUS_HOUR),
+            task("nightly-ok", "Completed", finished=PREVIOUS_HOUR),
+        ],
+        now=JUST_AFTER_THE_HOUR,
+        events=["DeadlineSkipped"],
+        wake_at=NEXT_HOUR,
+        status={"missedSinceLastRun": 1, "lastMissedAt": rfc(JUST_AFTER_THE_HOUR)},
+        conditions={
+            "Ready": ("True", "Scheduled"),
+            "LastRunSucceeded": ("True", "Completed"),
+            "Healthy": ("False", "DeadlineMissed"),
+        },
+    ),
+    Case(
+        "a run finishes after the skipped deadline: healthy again",
+        schedule(
+            HOURLY,
+            settled(
+                HOURLY,
+                deadlineAt=rfc(NEXT_HOUR),
+                missedSinceLastRun=1,
+                lastMissedAt=rfc(JUST_AFTER_THE_HOUR),
+                recorded=[{"task": run(PREVIOUS_HOUR)}],
+            ),
+        ),
+        tasks=[
+            task(
+                run(PREVIOUS_HOUR),
+                "Completed",
+                deadline=PREVIOUS_HOUR,
+                finished=JUST_AFTER_THE_HOUR + timedelta(minutes=1),
+            )
+        ],
+        now=JUST_AFTER_THE_HOUR + timedelta(minutes=2),
+        wake_at=NEXT_HOUR,
+        status={"missedSinceLastRun": None},
+        conditions={
+            "Ready": ("True", "Scheduled"),
+            "LastRunSucceeded": ("True", "Completed"),
+            "Healthy": ("True", "LastRunSucceeded"),
+        },
     ),
     Case(
         "hand-edited status is corrected",
@@ -495,8 +567,12 @@ CASES = [
         schedule(HOURLY, settled(HOURLY, deadlineAt=rfc(ON_THE_HOUR))),
         template_problem="jobTemplate is rejected by the API server: no containers",
         now=JUST_AFTER_THE_HOUR,
-        events=["InvalidSpec"],
+        events=["TemplateRejected"],
         wake_at=None,
+        conditions={
+            "Ready": ("False", "TemplateRejected"),
+            "Stalled": ("True", "TemplateRejected"),
+        },
     ),
 ]
 
@@ -513,6 +589,10 @@ def test_plan_schedule(case: Case) -> None:
     for name, value in case.status.items():
         expected = Counts.model_validate(value).to_kube() if name == "counts" else value
         assert (written.get(name) or None) == (expected or None), name
+    if case.conditions is not None:
+        assert {c.type: (c.status, c.reason) for c in plan.status.conditions} == case.conditions
+    assert {c.observed_generation for c in plan.status.conditions} == {1}
+    assert plan.status.observed_generation == 1
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -617,6 +697,8 @@ def test_a_missed_deadline_stays_unhealthy_until_a_later_run_finishes() -> None:
     )  # fmt: skip
     healthy = next(c for c in missed.status.conditions if c.type == "Healthy")
     assert (healthy.status, healthy.reason) == ("False", "DeadlineMissed")
+    assert missed.status.missed_since_last_run == missed.status.counts.missed == 3
+    assert healthy.message.startswith("3 deadlines passed without a task")
 
     status, _ = rebuild_runs(
         missed.status, [task("nightly-old", "Completed", finished=PREVIOUS_HOUR)], "nightly", 10,

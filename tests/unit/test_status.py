@@ -9,11 +9,14 @@ from kadence.status import (
     JobObservation,
     advance_task,
     disabled_condition,
-    invalid_condition,
+    held_condition,
     observe_job,
     parse_time,
+    run_conditions,
+    schedule_conditions,
     scheduled_condition,
     set_condition,
+    stalled_condition,
     tasks_to_prune,
 )
 
@@ -157,6 +160,15 @@ def task_status(phase: TaskPhase | None, **fields: Any) -> TaskStatus:
     return TaskStatus(phase=phase, **fields)
 
 
+GENERATION = 3
+
+
+def advance(
+    status: TaskStatus, phase: TaskPhase, now: datetime, **kwargs: Any
+) -> TaskStatus | None:
+    return advance_task(status, phase, now, generation=GENERATION, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("current", "target", "moves"),
     [
@@ -186,7 +198,7 @@ def task_status(phase: TaskPhase | None, **fields: Any) -> TaskStatus:
 def test_phases_only_move_forward(
     current: TaskPhase | None, target: TaskPhase, moves: bool
 ) -> None:
-    result = advance_task(task_status(current), target, T1)
+    result = advance(task_status(current), target, T1)
     if moves:
         assert result is not None
         assert result.phase is target
@@ -207,24 +219,24 @@ def test_phases_only_move_forward(
     ids=["queued", "dispatched", "running", "completed", "failed", "cancelled"],
 )
 def test_entering_a_phase_stamps_its_time(target: TaskPhase, field: str) -> None:
-    result = advance_task(task_status(P.PENDING), target, T2)
+    result = advance(task_status(P.PENDING), target, T2)
     assert result is not None
     assert getattr(result, field) == T2
 
 
 def test_entering_running_keeps_the_jobs_start_time_and_never_overwrites() -> None:
-    result = advance_task(task_status(P.DISPATCHED), P.RUNNING, T3, started_at=T1)
+    result = advance(task_status(P.DISPATCHED), P.RUNNING, T3, started_at=T1)
     assert result is not None
     assert result.started_at == T1
-    later = advance_task(result, P.COMPLETED, T3, started_at=T2, finished_at=T2)
+    later = advance(result, P.COMPLETED, T3, started_at=T2, finished_at=T2)
     assert later is not None
     assert (later.started_at, later.finished_at) == (T1, T2)
 
 
 def test_queued_time_is_not_overwritten_by_a_later_phase() -> None:
-    queued = advance_task(task_status(P.PENDING), P.QUEUED, T1)
+    queued = advance(task_status(P.PENDING), P.QUEUED, T1)
     assert queued is not None
-    dispatched = advance_task(queued, P.DISPATCHED, T2, job_name="j")
+    dispatched = advance(queued, P.DISPATCHED, T2, job_name="j")
     assert dispatched is not None
     assert (dispatched.queued_at, dispatched.dispatched_at, dispatched.job_name) == (T1, T2, "j")
 
@@ -241,7 +253,7 @@ def test_queued_time_is_not_overwritten_by_a_later_phase() -> None:
 def test_finishing_sets_conditions_for_kubectl_wait(
     target: TaskPhase, succeeded: str, failed: str
 ) -> None:
-    result = advance_task(task_status(P.RUNNING), target, T2, message="why")
+    result = advance(task_status(P.RUNNING), target, T2, message="why")
     assert result is not None
     ok, bad = condition(result.conditions, "Succeeded"), condition(result.conditions, "Failed")
     assert ok is not None
@@ -252,15 +264,79 @@ def test_finishing_sets_conditions_for_kubectl_wait(
     assert ok.last_transition_time == T2
 
 
+def summary(conditions: list[Condition]) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status, c.reason) for c in conditions}
+
+
 @pytest.mark.parametrize(
-    "target",
-    [P.PENDING, P.QUEUED, P.DISPATCHED, P.RUNNING],
-    ids=["pending", "queued", "dispatched", "running"],
+    ("target", "expected"),
+    [
+        (P.PENDING, {"Ready": ("True", "Pending"), "Reconciling": ("True", "Pending")}),
+        (P.QUEUED, {"Ready": ("True", "Queued"), "Reconciling": ("True", "Queued")}),
+        (P.DISPATCHED, {"Ready": ("True", "Dispatched"), "Reconciling": ("True", "Dispatched")}),
+        (P.RUNNING, {"Ready": ("True", "Running"), "Reconciling": ("True", "Running")}),
+        (
+            P.COMPLETED,
+            {
+                "Ready": ("True", "Completed"),
+                "Succeeded": ("True", "Completed"),
+                "Failed": ("False", "Completed"),
+            },
+        ),
+        (
+            P.FAILED,
+            {
+                "Ready": ("False", "Failed"),
+                "Stalled": ("True", "Failed"),
+                "Succeeded": ("False", "Failed"),
+                "Failed": ("True", "Failed"),
+            },
+        ),
+        (
+            P.CANCELLED,
+            {
+                "Ready": ("False", "Cancelled"),
+                "Stalled": ("True", "Cancelled"),
+                "Succeeded": ("False", "Cancelled"),
+                "Failed": ("True", "Cancelled"),
+            },
+        ),
+    ],
+    ids=str,
 )
-def test_unfinished_phases_set_no_conditions(target: TaskPhase) -> None:
-    result = advance_task(task_status(None), target, T1)
+def test_task_conditions_follow_the_kstatus_conventions(
+    target: TaskPhase, expected: dict[str, tuple[str, str]]
+) -> None:
+    """Reconciling only while unfinished, Stalled only once it will not run: both absent
+    otherwise, as kstatus reads them; every condition names the generation it is for."""
+    before = advance(task_status(None), P.PENDING, T0)
+    assert before is not None
+    result = advance(before, target, T1) if target is not P.PENDING else before
     assert result is not None
-    assert result.conditions == []
+    assert summary(result.conditions) == expected
+    assert {c.observed_generation for c in result.conditions} == {GENERATION}
+    assert result.observed_generation == GENERATION
+
+
+def test_a_finished_task_drops_reconciling() -> None:
+    running = advance(task_status(None), P.RUNNING, T1)
+    assert running is not None
+    done = advance(running, P.COMPLETED, T2)
+    assert done is not None
+    assert condition(done.conditions, "Reconciling") is None
+    ready = condition(done.conditions, "Ready")
+    assert ready is not None
+    assert ready.last_transition_time == T1
+
+
+def test_a_newer_generation_is_written_even_without_a_phase_change() -> None:
+    queued = advance_task(task_status(None), P.QUEUED, T1, generation=1)
+    assert queued is not None
+    again = advance_task(queued, P.QUEUED, T2, generation=2)
+    assert again is not None
+    assert again.observed_generation == 2
+    assert {c.observed_generation for c in again.conditions} == {2}
+    assert advance_task(again, P.QUEUED, T3, generation=2) is None
 
 
 @pytest.mark.parametrize(
@@ -274,7 +350,7 @@ def test_unfinished_phases_set_no_conditions(target: TaskPhase) -> None:
 def test_message_on_phase_change(
     status: TaskStatus, kwargs: dict[str, Any], expected_message: str | None
 ) -> None:
-    result = advance_task(status, P.DISPATCHED, T1, **kwargs)
+    result = advance(status, P.DISPATCHED, T1, **kwargs)
     assert result is not None
     assert result.message == expected_message
 
@@ -299,14 +375,17 @@ def test_message_on_phase_change(
     ],
 )
 def test_staying_in_a_phase(status: TaskStatus, kwargs: dict[str, Any], changes: bool) -> None:
-    result = advance_task(status, status.phase, T3, **kwargs)
+    assert status.phase is not None
+    written = advance(status, status.phase, T0)  # as the operator wrote it: with conditions
+    assert written is not None
+    result = advance(written, status.phase, T3, **kwargs)
     assert (result is not None) is changes
 
 
 def test_advance_task_does_not_modify_its_input() -> None:
     status = task_status(P.RUNNING, started_at=T1)
     before = status.model_copy(deep=True)
-    advance_task(status, P.FAILED, T2, message="boom")
+    advance(status, P.FAILED, T2, message="boom")
     assert status == before
 
 
@@ -316,25 +395,110 @@ def test_advance_task_does_not_modify_its_input() -> None:
 @pytest.mark.parametrize(
     ("made", "status", "reason", "message"),
     [
-        (scheduled_condition(4), "True", "Scheduled", "deadline"),
-        (disabled_condition(4), "False", "Disabled", "spec.enabled is false"),
-        (invalid_condition("bad cron: 61 * * * *", 4), "False", "InvalidSpec", "bad cron: 61"),
+        (scheduled_condition(), "True", "Scheduled", "deadline"),
+        (disabled_condition(None), "False", "Disabled", "spec.enabled is false: no new tasks"),
+        (disabled_condition("migration until Monday"), "False", "Disabled", "until Monday"),
+        (stalled_condition("InvalidSpec", "bad cron: 61"), "False", "InvalidSpec", "bad cron"),
+        (held_condition("policy x missing"), "False", "AdmissionPolicyMissing", "x missing"),
     ],
-    ids=["scheduled", "disabled", "invalid-with-message"],
+    ids=["scheduled", "disabled", "disabled-with-reason", "invalid-with-message", "held"],
 )
 def test_ready_conditions(made: Condition, status: str, reason: str, message: str) -> None:
     assert (made.type, made.status, made.reason) == ("Ready", status, reason)
     assert message in made.message
-    assert made.observed_generation == 4
     assert made.last_transition_time is None
 
 
+@pytest.mark.parametrize(
+    ("ready", "cancelling", "expected"),
+    [
+        (scheduled_condition(), 0, {"Ready": ("True", "Scheduled")}),
+        (
+            disabled_condition(None),
+            2,
+            {"Ready": ("False", "Disabled"), "Reconciling": ("True", "Cancelling")},
+        ),
+        (disabled_condition(None), 0, {"Ready": ("False", "Disabled")}),
+        (
+            stalled_condition("InvalidSpec", "bad"),
+            0,
+            {"Ready": ("False", "InvalidSpec"), "Stalled": ("True", "InvalidSpec")},
+        ),
+        (
+            stalled_condition("TemplateRejected", "bad"),
+            0,
+            {"Ready": ("False", "TemplateRejected"), "Stalled": ("True", "TemplateRejected")},
+        ),
+        (
+            held_condition("gone"),
+            0,
+            {
+                "Ready": ("False", "AdmissionPolicyMissing"),
+                "Stalled": ("True", "AdmissionPolicyMissing"),
+            },
+        ),
+    ],
+    ids=["armed", "disabled-cancelling", "disabled", "invalid", "template-rejected", "held"],
+)
+def test_schedule_conditions(
+    ready: Condition, cancelling: int, expected: dict[str, tuple[str, str]]
+) -> None:
+    result = schedule_conditions([], ready, cancelling=cancelling, generation=7, now=T1)
+    assert summary(result) == expected
+    assert {c.observed_generation for c in result} == {7}
+
+
+def test_stalled_and_reconciling_disappear_once_fixed() -> None:
+    stalled = schedule_conditions(
+        [], stalled_condition("InvalidSpec", "bad"), cancelling=3, generation=1, now=T1
+    )
+    fixed = schedule_conditions(stalled, scheduled_condition(), cancelling=0, generation=2, now=T2)
+    assert summary(fixed) == {"Ready": ("True", "Scheduled")}
+
+
 def test_ready_condition_keeps_its_transition_time_while_its_reason_changes() -> None:
-    disabled = set_condition([], disabled_condition(1), T1)
-    invalid = set_condition(disabled, invalid_condition("bad", 2), T2)
-    scheduled = set_condition(invalid, scheduled_condition(3), T3)
+    disabled = set_condition([], disabled_condition(None), T1)
+    invalid = set_condition(disabled, stalled_condition("InvalidSpec", "bad"), T2)
+    scheduled = set_condition(invalid, scheduled_condition(), T3)
     assert invalid[0].last_transition_time == T1
     assert scheduled[0].last_transition_time == T3
+
+
+@pytest.mark.parametrize(
+    ("last_run", "missed", "expected"),
+    [
+        (None, 0, {}),
+        (
+            ("r1", P.COMPLETED),
+            0,
+            {"LastRunSucceeded": ("True", "Completed"), "Healthy": ("True", "LastRunSucceeded")},
+        ),
+        (
+            ("r1", P.FAILED),
+            0,
+            {"LastRunSucceeded": ("False", "Failed"), "Healthy": ("False", "LastRunFailed")},
+        ),
+        (
+            ("r1", P.COMPLETED),
+            2,
+            {"LastRunSucceeded": ("True", "Completed"), "Healthy": ("False", "DeadlineMissed")},
+        ),
+        (None, 1, {"Healthy": ("False", "DeadlineMissed")}),
+    ],
+    ids=["never-ran", "last-succeeded", "last-failed", "missed-after-success", "missed-first"],
+)
+def test_run_conditions_keep_the_fires_and_the_outcome_apart(
+    last_run: tuple[str, TaskPhase] | None, missed: int, expected: dict[str, tuple[str, str]]
+) -> None:
+    result = run_conditions([], last_run, missed, T1)
+    assert summary(result) == expected
+
+
+def test_missed_deadlines_are_counted_in_the_healthy_message() -> None:
+    result = run_conditions([], None, 3, T1)
+    healthy = condition(result, "Healthy")
+    assert healthy is not None
+    assert healthy.message.startswith("3 deadlines passed without a task")
 
 
 # --- pruning ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from kadence.models import TaskPhase, TaskStatus
+from kadence.status import advance_task
 from kadence.task_plan import Admission, QueueRules, plan_queue, plan_task
 
 ON_THE_HOUR = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -306,6 +307,13 @@ TASK_CASES = [
 ]  # fmt: skip
 
 
+def settled(status: dict[str, Any], phase: TaskPhase) -> dict[str, Any]:
+    """The status as the operator wrote it when the Task entered `phase`: with conditions."""
+    written = advance_task(TaskStatus.model_validate(status), phase, ON_THE_HOUR, generation=None)
+    assert written is not None
+    return written.to_kube()
+
+
 @pytest.mark.parametrize("case", TASK_CASES, ids=[case.id for case in TASK_CASES])
 def test_plan_task(case: TaskCase) -> None:
     body = task("t", case.phase)
@@ -313,6 +321,7 @@ def test_plan_task(case: TaskCase) -> None:
         body["status"].update(startedAt="2026-06-01T10:00:10Z", message="Job running", jobName="t")
     if case.phase in ("Dispatched", "Running"):
         body["status"]["dispatchedAt"] = "2026-06-01T10:00:00Z"
+        body["status"] = settled(body["status"], TaskPhase(case.phase))
     plan = plan_task(body, case.job, case.now, START)
     assert (plan.status.phase if plan.status else None) == case.phase_after
     assert plan.delete_job is case.delete_job
@@ -333,6 +342,8 @@ def test_a_deleted_job_fails_its_task_with_the_reason() -> None:
         }
     )
     assert [(c.type, c.status) for c in plan.status.conditions] == [
+        ("Ready", "False"),
+        ("Stalled", "True"),
         ("Succeeded", "False"),
         ("Failed", "True"),
     ]
