@@ -253,13 +253,14 @@ class Metrics:
             for sample in family.samples:
                 if sample.name == "kadence_api_requests_total":
                     key = f"{sample.labels['verb']} {sample.labels['resource']}"
-                    requests[key] = sample.value
+                    requests[key] = requests.get(key, 0.0) + sample.value
                 elif sample.name == "kadence_tasks_created_total":
                     tasks_created += sample.value
-                elif sample.name == "kadence_deadline_lag_seconds_bucket":
-                    buckets[float(sample.labels["le"])] = sample.value
-                elif sample.name == "kadence_deadline_lag_seconds_sum":
-                    lag_sum = sample.value
+                elif sample.name == "kadence_task_creation_lag_seconds_bucket":
+                    le = float(sample.labels["le"])
+                    buckets[le] = buckets.get(le, 0.0) + sample.value
+                elif sample.name == "kadence_task_creation_lag_seconds_sum":
+                    lag_sum += sample.value
         return cls(requests, tasks_created, buckets, lag_sum)
 
     def since(self, earlier: Metrics) -> Metrics:

@@ -114,14 +114,19 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
     import kopf
-    from prometheus_client import start_http_server
+    from prometheus_client import REGISTRY, start_http_server
 
-    from kadence import handlers, kube
+    from kadence import handlers, kube, metrics
 
     kube.load_client_config()
     if args.metrics_port:
         start_http_server(args.metrics_port)
     runtime = handlers.Runtime(config)
+    REGISTRY.register(
+        metrics.StateCollector(
+            lambda: list(runtime.store.schedules.values()), runtime.queues.states
+        )
+    )
     liveness = f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
     scope = {"namespaces": config.namespaces} if config.namespaces else {"clusterwide": True}
     asyncio.run(

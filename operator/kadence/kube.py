@@ -139,14 +139,18 @@ class Kube:
     async def _call(
         self, verb: str, resource: str, fn: Callable[..., T], *args: Any, **kwargs: Any
     ) -> T:
-        metrics.API_REQUESTS.labels(verb=verb, resource=resource).inc()
         loop = asyncio.get_running_loop()
+        code = "2xx"
         try:
             return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
         except ApiException as error:
+            code = str(error.status or 0)
             raise _api_error(error) from None
         except (OSError, HTTPError) as error:
+            code = "0"
             raise ApiError(0, "Unreachable", str(error)) from None
+        finally:
+            metrics.API_REQUESTS.labels(verb=verb, resource=resource, code=code).inc()
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         obj = await self._call(

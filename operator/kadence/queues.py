@@ -28,7 +28,7 @@ from kadence.resources import (
     scheduler_of,
     service_account_of,
 )
-from kadence.status import advance_task
+from kadence.status import advance_task, parse_time
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of
 from kadence.task_plan import Admission, QueueRules, plan_queue
@@ -59,7 +59,7 @@ class QueueController:
         self._config = config
         self._now = now
         self._held = held
-        self._gauges: dict[QueueKey, tuple[int, int]] = {}
+        self._states: dict[QueueKey, metrics.QueueState] = {}
         self.queue: WorkQueue[QueueKey] = WorkQueue("queues", self.reconcile, workers=WORKERS)
 
     def queue_of(self, namespace: str, scheduler_id: str) -> QueueKey:
@@ -89,25 +89,47 @@ class QueueController:
             ),
             held=self._held() is not None,
         )
+        tasks = [task for ns in namespaces for task in self._store.unfinished(ns, sid)]
         plan = plan_queue(
-            [task for ns in namespaces for task in self._store.unfinished(ns, sid)],
+            tasks,
             self._store.jobs_by_owner,
             [job for ns in namespaces for job in self._store.queue_jobs(ns, sid)],
             self._store.task_uids,
             rules,
         )
-        self._gauge(queue, plan.depth, plan.active)
+        self._observe(queue, tasks, plan.depth, plan.active, rules.capacity)
         now = self._now()
         await asyncio.gather(*(self._admit(admission, now) for admission in plan.admit))
         await asyncio.gather(*(self._start(sid, key) for key in plan.dispatch))
 
-    def _gauge(self, queue: QueueKey, depth: int, active: int) -> None:
-        """Queue gauges by label, summed over the queues that share one label value."""
-        old_depth, old_active = self._gauges.get(queue, (0, 0))
-        self._gauges[queue] = (depth, active)
-        label = metrics.queue_label(queue.scheduler_id)
-        metrics.QUEUE_DEPTH.labels(scheduler_id=label).inc(depth - old_depth)
-        metrics.QUEUE_ACTIVE.labels(scheduler_id=label).inc(active - old_active)
+    def states(self) -> list[metrics.QueueState]:
+        """Each queue as its last reconcile saw it, for the metrics."""
+        return list(self._states.values())
+
+    def _observe(
+        self, queue: QueueKey, tasks: list[Body], depth: int, active: int, capacity: int
+    ) -> None:
+        """Remember the queue for the metrics; an empty queue is forgotten unless the
+        configuration names it, so invented schedulerIds cannot grow the operator."""
+        named = queue.scheduler_id in self._config.queues.capacity or self._config.queues.sharing(
+            queue
+        )
+        if not (depth or active or named):
+            self._states.pop(queue, None)
+            return
+        waiting = [
+            parse_time((task.get("status") or {}).get("queuedAt"))
+            for task in tasks
+            if phase_of(task) is TaskPhase.QUEUED
+        ]
+        self._states[queue] = metrics.QueueState(
+            namespace=queue.namespace or "",
+            scheduler_id=queue.scheduler_id,
+            pending=depth,
+            active=active,
+            capacity=capacity,
+            oldest_pending=min((moment for moment in waiting if moment is not None), default=None),
+        )
 
     async def _admit(self, admission: Admission, now: datetime) -> None:
         key = admission.key
@@ -164,8 +186,22 @@ class QueueController:
                 job_name=name,
             ),
         )
-        metrics.TASKS_DISPATCHED.labels(scheduler_id=metrics.queue_label(scheduler_id)).inc()
+        self._dispatched(task, scheduler_id, now)
         log.info("task %s/%s: dispatched as Job %s", *key, name)
+
+    @staticmethod
+    def _dispatched(task: Body, scheduler_id: str, now: datetime) -> None:
+        label = metrics.queue_label(scheduler_id)
+        metrics.TASKS_DISPATCHED.labels(scheduler_id=label).inc()
+        made_for = parse_time(task["spec"].get("deadlineAt") or task["metadata"].get(
+            "creationTimestamp"))  # fmt: skip
+        if made_for is not None:
+            lag = max((now - made_for).total_seconds(), 0.0)
+            metrics.JOB_CREATION_LAG.labels(scheduler_id=label).observe(lag)
+        queued_at = parse_time((task.get("status") or {}).get("queuedAt"))
+        if queued_at is not None:
+            wait = max((now - queued_at).total_seconds(), 0.0)
+            metrics.TASK_WAIT.labels(scheduler_id=label).observe(wait)
 
     async def _create_job(self, task: Body) -> Body:
         """Create the Job; one that exists already is taken only if this Task controls it."""

@@ -134,11 +134,12 @@ class ScheduleController:
                 raise
             created = await self._kube.get("tasks", *key_of(task))
         else:
-            metrics.TASKS_CREATED.labels(scheduler_id=metrics.queue_label(scheduler_of(task))).inc()
+            label = metrics.queue_label(scheduler_of(task))
+            metrics.TASKS_CREATED.labels(scheduler_id=label).inc()
             made_for = parse_time(task["spec"].get("deadlineAt"))
             if made_for is not None:
                 lag = (self._now() - made_for).total_seconds()
-                metrics.DEADLINE_LAG.observe(max(lag, 0.0))
+                metrics.TASK_CREATION_LAG.labels(scheduler_id=label).observe(max(lag, 0.0))
         self._store.put_task(created)
 
     async def _cancel(self, key: Key, message: str, now: datetime) -> None:

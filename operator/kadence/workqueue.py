@@ -61,6 +61,7 @@ class WorkQueue(Generic[K]):
         self._failures: dict[K, int] = {}
         self._last_error: dict[K, str] = {}
         self._running: list[asyncio.Task[None]] = []
+        metrics.WORKQUEUE_DEPTH.labels(kind=name).set_function(lambda: len(self._dirty))
 
     def add(self, key: K) -> None:
         """Reconcile `key` soon; once, however often it is added before a worker takes it."""
@@ -148,6 +149,7 @@ class WorkQueue(Generic[K]):
             failures, base=self._base_delay, cap=self._max_delay, jitter=random.random() * 0.2
         )
         metrics.RECONCILE_ERRORS.labels(kind=self.name).inc()
+        metrics.WORKQUEUE_RETRIES.labels(kind=self.name).inc()
         text = f"{type(error).__name__}: {error}"
         if self._last_error.get(key) != text:
             self._last_error[key] = text
