@@ -22,14 +22,14 @@ from kadence import GROUP, VERSION, metrics
 from kadence.config import OperatorConfig
 from kadence.guard import AdmissionGuard
 from kadence.kube import ApiError, Kube
-from kadence.models import FINISHED_PHASES, TaskStatus
+from kadence.models import TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL
 from kadence.queues import QueueController
 from kadence.resources import Body, key_of, schedule_key_of, scheduler_of
 from kadence.schedules import ScheduleController
 from kadence.status_writer import StatusWriter
 from kadence.store import Store, stale
-from kadence.tasks import TaskController
+from kadence.tasks import TaskController, report_finished
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +38,6 @@ RELIST_SECONDS = 300.0
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _count_finished(old: Body, new: Body) -> None:
-    """A Task the operator moved into a final phase, for the finished-tasks metric."""
-    before = (old.get("status") or {}).get("phase")
-    after = (new.get("status") or {}).get("phase")
-    if after in FINISHED_PHASES and before not in FINISHED_PHASES:
-        label = metrics.queue_label(scheduler_of(new))
-        metrics.TASKS_FINISHED.labels(scheduler_id=label, phase=after).inc()
 
 
 class Runtime:
@@ -58,7 +49,7 @@ class Runtime:
         self.store = Store()
         task_status = StatusWriter(
             self.kube, "tasks", TaskStatus, self.store.tasks.get, self.store.put_task,
-            written=_count_finished,
+            written=report_finished(self.kube),
         )  # fmt: skip
         admission = config.admission
         self.guard = (

@@ -36,6 +36,8 @@ from kadence.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
+JOB_REFUSED = "JobRefused"
+
 WORKERS = 8
 RESYNC_SECONDS = 30.0
 
@@ -136,15 +138,13 @@ class QueueController:
         if admission.label:
             patch = {"metadata": {"labels": {SCHEDULER_ID_LABEL: self._queue_of(key)}}}
             self._store.put_task(await self._kube.patch("tasks", *key, patch))
-        phase, message = admission.phase, admission.message
-        written = await self._status.update(
+        phase, reason, message = admission.phase, admission.reason, admission.message
+        await self._status.update(
             key,
             lambda status, body: advance_task(
-                status, phase, now, generation=generation_of(body), message=message
+                status, phase, now, generation=generation_of(body), reason=reason, message=message
             ),
         )
-        if written is not None and phase is not TaskPhase.QUEUED:
-            self._kube.event(written, "Warning", f"Task{phase.value}", message)
 
     def _queue_of(self, key: Key) -> str:
         task = self._store.tasks.get(key)
@@ -222,7 +222,11 @@ class QueueController:
         await self._status.update(
             key_of(task),
             lambda status, body: advance_task(
-                status, TaskPhase.FAILED, now, generation=generation_of(body), message=message
+                status,
+                TaskPhase.FAILED,
+                now,
+                generation=generation_of(body),
+                reason=JOB_REFUSED,
+                message=message,
             ),
         )
-        self._kube.event(task, "Warning", "JobRefused", message)

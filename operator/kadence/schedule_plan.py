@@ -60,6 +60,8 @@ from kadence.status import (
 )
 
 DISABLED_MESSAGE = "its schedule was disabled"
+SCHEDULE_DISABLED = "ScheduleDisabled"
+REPLACED = "Replaced"
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,8 @@ class SchedulePlan:
     """Everything one reconcile does, in the order the controller does it."""
 
     create: tuple[Body, ...]
-    cancel: tuple[tuple[str, str], ...]
-    """(task name, message): unfinished Tasks to move to Cancelled."""
+    cancel: tuple[tuple[str, str, str], ...]
+    """(task name, reason, message): unfinished Tasks to move to Cancelled."""
     delete: tuple[str, ...]
     """Finished Tasks beyond the history limits."""
     status: ScheduleStatus
@@ -121,7 +123,7 @@ class _Draft:
 
     status: ScheduleStatus
     create: list[Body] = field(default_factory=list)
-    cancel: list[tuple[str, str]] = field(default_factory=list)
+    cancel: list[tuple[str, str, str]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     missed: int = 0
     skipped: int = 0
@@ -161,7 +163,7 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     status.deadline_at = deadline
     if not spec.enabled:
         draft.cancel.extend(
-            (task["metadata"]["name"], DISABLED_MESSAGE)
+            (task["metadata"]["name"], SCHEDULE_DISABLED, DISABLED_MESSAGE)
             for task in world.owned
             if phase_of(task) in (TaskPhase.PENDING, TaskPhase.QUEUED)
             and deadline_of_run(meta["name"], task) is not None
@@ -272,7 +274,7 @@ def _fire(
             draft.status.counts.skipped += 1
             draft.events.append(Event("Normal", "DeadlineSkipped", decision.reason))
             continue
-        draft.cancel.extend((holder, f"replaced by {run}") for holder in decision.cancel)
+        draft.cancel.extend((holder, REPLACED, f"replaced by {run}") for holder in decision.cancel)
         holders.difference_update(decision.cancel)
         draft.created(task_for_run(body, spec, run, run_at), now)
         holders.add(run)

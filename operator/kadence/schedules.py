@@ -102,8 +102,8 @@ class ScheduleController:
         """Tasks first, then the status that counts them, then pruning: a crash in between
         leaves Tasks that the next reconcile finds and counts, never a count without a Task."""
         await asyncio.gather(*(self._create(task) for task in plan.create))
-        for name, message in plan.cancel:
-            await self._cancel((key[0], name), message, now)
+        for name, reason, message in plan.cancel:
+            await self._cancel((key[0], name), reason, message, now)
         try:
             written = await write_status(self._kube, "schedules", body, plan.status.to_kube())
         except ApiError as error:
@@ -142,7 +142,7 @@ class ScheduleController:
                 metrics.TASK_CREATION_LAG.labels(scheduler_id=label).observe(max(lag, 0.0))
         self._store.put_task(created)
 
-    async def _cancel(self, key: Key, message: str, now: datetime) -> None:
+    async def _cancel(self, key: Key, reason: str, message: str, now: datetime) -> None:
         """Cancelled is written here; the Task controller stops its Job."""
         await self._task_status.update(
             key,
@@ -151,6 +151,7 @@ class ScheduleController:
                 TaskPhase.CANCELLED,
                 now,
                 generation=generation_of(body),
+                reason=reason,
                 message=message,
             ),
         )

@@ -153,15 +153,18 @@ def task_conditions(
     message: str,
     generation: int | None,
     now: datetime,
+    *,
+    reason: str | None = None,
 ) -> list[Condition]:
     """A Task's conditions in `phase`, read alike by kubectl wait, kstatus and Argo CD.
 
     Ready holds while the run progresses normally and once it completed; Reconciling
     while it is unfinished; Stalled once it failed or was cancelled (it will not run).
     Succeeded and Failed appear when it finishes, so `kubectl wait` ends either way.
+    Their reason is `reason` (why it ended: JobFailed, StartTimeout...), else the phase.
     """
     failed = phase in (TaskPhase.FAILED, TaskPhase.CANCELLED)
-    reason = phase.value
+    reason = reason or phase.value
     ready = Condition(type=READY, status=str(not failed), reason=reason, message=message)
     result = set_condition(conditions, ready, now)
     running = None if phase.finished else reason
@@ -181,6 +184,7 @@ def advance_task(
     now: datetime,
     *,
     generation: int | None,
+    reason: str | None = None,
     message: str | None = None,
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
@@ -191,7 +195,8 @@ def advance_task(
     Phases only move forward, and may skip steps (a Job seen finished before it was seen
     running); a finished phase is never left. Staying in a phase fills in what was
     missing without overwriting a recorded time. Entering a phase clears the old message.
-    The conditions and `observedGeneration` follow the phase and `generation`.
+    The conditions and `observedGeneration` follow the phase and `generation`; `reason`
+    is the CamelCase word for why the phase was entered (docs/status.md).
     """
     current = status.phase
     if current is not None and (current.finished or _RANK[phase] < _RANK[current]):
@@ -210,10 +215,28 @@ def advance_task(
     if entered is not None and getattr(status, entered) is None and entered not in update:
         update[entered] = (finished_at or now) if phase.finished else now
     text = update.get("message", status.message) or phase.value
-    update["conditions"] = task_conditions(status.conditions, phase, text, generation, now)
+    if phase == current and status.conditions:
+        kept = next((c.reason for c in status.conditions if c.type == READY), None)
+        reason = reason or kept
+    update["conditions"] = task_conditions(
+        status.conditions, phase, text, generation, now, reason=reason
+    )
     update["observed_generation"] = generation
     new = status.model_copy(update=update)
     return None if new == status else new
+
+
+def finished_now(
+    old: Mapping[str, Any], new: Mapping[str, Any]
+) -> tuple[TaskPhase, str, str] | None:
+    """(phase, reason, message) when a write moved a Task into a final phase, else None."""
+    before = TaskStatus.model_validate(old.get("status") or {})
+    after = TaskStatus.model_validate(new.get("status") or {})
+    if after.phase is None or not after.phase.finished or before.phase == after.phase:
+        return None
+    ready = next((c for c in after.conditions if c.type == READY), None)
+    reason = ready.reason if ready is not None else after.phase.value
+    return after.phase, reason, after.message or after.phase.value
 
 
 def scheduled_condition() -> Condition:

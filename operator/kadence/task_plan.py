@@ -30,6 +30,12 @@ from kadence.resources import (
 )
 from kadence.status import JobObservation, advance_task, observe_job, parse_time
 
+INVALID_SPEC = "InvalidSpec"
+DUPLICATE = "Duplicate"
+JOB_FAILED = "JobFailed"
+JOB_DELETED = "JobDeleted"
+START_TIMEOUT = "StartTimeout"
+
 
 @dataclass(frozen=True)
 class Admission:
@@ -37,6 +43,8 @@ class Admission:
 
     key: Key
     phase: TaskPhase
+    reason: str
+    """Why, in one CamelCase word: Queued, InvalidSpec, Duplicate."""
     message: str
     label: bool = False
     """Give a Task made by hand the `kadence.dev/scheduler-id` label every Task carries."""
@@ -119,13 +127,13 @@ def plan_queue(
         manual = controller_kind(task) != "Schedule"
         label = manual and _labels(task).get(SCHEDULER_ID_LABEL) != scheduler_of(task)
         if problem is not None:
-            admit.append(Admission(key, TaskPhase.FAILED, problem, label))
+            admit.append(Admission(key, TaskPhase.FAILED, INVALID_SPEC, problem, label))
         elif manual and (held := holding.get((item.namespace, item.hash))) is not None:
             message = f"duplicate of task {held.name}, already in queue"
-            admit.append(Admission(key, TaskPhase.CANCELLED, message, label))
+            admit.append(Admission(key, TaskPhase.CANCELLED, DUPLICATE, message, label))
         else:
             message = f"waiting in queue {scheduler_of(task)}"
-            admit.append(Admission(key, TaskPhase.QUEUED, message, label))
+            admit.append(Admission(key, TaskPhase.QUEUED, "Queued", message, label))
             holding.setdefault((item.namespace, item.hash), item)
     active = sum(slots.values())
     if rules.held:
@@ -220,7 +228,14 @@ def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timede
         name = status.job_name or task["metadata"]["name"]
         message = f"its Job {name} was deleted before it finished"
         return TaskPlan(
-            advance_task(status, TaskPhase.FAILED, now, generation=generation, message=message)
+            advance_task(
+                status,
+                TaskPhase.FAILED,
+                now,
+                generation=generation,
+                reason=JOB_DELETED,
+                message=message,
+            )
         )
     seen = observe_job(job)
     dispatched_at = status.dispatched_at or parse_time(job["metadata"].get("creationTimestamp"))
@@ -232,7 +247,14 @@ def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timede
             f"Job {job['metadata']['name']} had no ready pod {start_timeout} after it was "
             f"made ({seen.message}); it is deleted and its slot freed"
         )
-        failed = advance_task(status, TaskPhase.FAILED, now, generation=generation, message=message)
+        failed = advance_task(
+            status,
+            TaskPhase.FAILED,
+            now,
+            generation=generation,
+            reason=START_TIMEOUT,
+            message=message,
+        )
         return TaskPlan(failed, delete_job=True)
     return TaskPlan(_progress(status, seen, job, generation, now))
 
@@ -245,6 +267,7 @@ def _progress(
         seen.phase,
         now,
         generation=generation,
+        reason=JOB_FAILED if seen.phase is TaskPhase.FAILED else None,
         message=seen.message or None,
         started_at=None if seen.phase is TaskPhase.DISPATCHED else seen.started_at,
         finished_at=seen.finished_at,

@@ -11,18 +11,39 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from kadence import metrics
 from kadence.config import OperatorConfig
 from kadence.kube import ApiError, KubeApi
-from kadence.models import TaskStatus
+from kadence.models import TaskPhase, TaskStatus
 from kadence.resources import scheduler_of
+from kadence.status import finished_now
 from kadence.status_writer import StatusWriter
-from kadence.store import Key, Store, key_of
+from kadence.store import Body, Key, Store, key_of
 from kadence.task_plan import plan_task
 from kadence.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
 WORKERS = 16
+
+
+def report_finished(kube: KubeApi) -> Callable[[Body, Body], None]:
+    """What follows each Task status write: a Task moved into a final phase is counted,
+    and, unless it completed, told in an Event whose reason is the one its conditions
+    carry. Once per write that ended it, whichever controller wrote it."""
+
+    def written(old: Body, new: Body) -> None:
+        ended = finished_now(old, new)
+        if ended is None:
+            return
+        phase, reason, message = ended
+        label = metrics.queue_label(scheduler_of(new))
+        metrics.TASKS_FINISHED.labels(scheduler_id=label, phase=phase).inc()
+        if phase is not TaskPhase.COMPLETED:
+            kind = "Warning" if phase is TaskPhase.FAILED else "Normal"
+            kube.event(new, kind, reason, message)
+
+    return written
 
 
 class TaskController:

@@ -23,7 +23,7 @@ from kadence.queues import QueueController
 from kadence.schedules import ScheduleController
 from kadence.status_writer import StatusWriter
 from kadence.store import Store
-from kadence.tasks import TaskController
+from kadence.tasks import TaskController, report_finished
 from tests.support.fake_kube import FakeClock, FakeKube
 
 ON_THE_HOUR = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -44,7 +44,7 @@ class World:
         self.kube = FakeKube(self.clock)
         self.store = Store()
         status = StatusWriter(self.kube, "tasks", TaskStatus, self.store.tasks.get,
-                              self.store.put_task)  # fmt: skip
+                              self.store.put_task, written=report_finished(self.kube))  # fmt: skip
         self.schedules = ScheduleController(
             self.kube, self.store, status, self.clock, held=lambda: held
         )
@@ -282,6 +282,46 @@ def test_task_running_job_completed() -> None:
     asyncio.run(world.tasks.reconcile(("ns", "t")))
     assert world.kube.actions == [("patch_status", "tasks", "t")]
     assert world.store.tasks[("ns", "t")]["status"]["phase"] == "Completed"
+
+
+@pytest.mark.parametrize(
+    ("job", "now", "event"),
+    [
+        (
+            {"conditions": [{"type": "Complete", "status": "True"}]},
+            JUST_AFTER_THE_HOUR,
+            None,
+        ),
+        (
+            {
+                "conditions": [
+                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+                ]
+            },
+            JUST_AFTER_THE_HOUR,
+            ("Warning", "JobFailed"),
+        ),
+        ({"active": 1}, JUST_AFTER_THE_HOUR + timedelta(hours=1), ("Warning", "StartTimeout")),
+        (None, JUST_AFTER_THE_HOUR, ("Warning", "JobDeleted")),
+    ],
+    ids=["completed-no-event", "job-failed", "start-timeout", "job-deleted"],
+)
+def test_task_ends_with_one_event_whose_reason_its_conditions_carry(
+    job: dict[str, Any] | None, now: datetime, event: tuple[str, str] | None
+) -> None:
+    world = World(now)
+    body = world.task("t", "Dispatched")
+    body["status"].update(dispatchedAt="2026-06-01T10:00:00Z", jobName="t")
+    world.kube.put("tasks", body)
+    world.store.put_task(world.kube.objects[("tasks", "ns", "t")])
+    if job is not None:
+        world.job("t", **job)
+    asyncio.run(world.tasks.reconcile(("ns", "t")))
+    asyncio.run(world.tasks.reconcile(("ns", "t")))
+    ended = world.store.tasks[("ns", "t")]["status"]
+    ready = next(c for c in ended["conditions"] if c["type"] == "Ready")
+    assert world.kube.events == ([("t", *event)] if event else [])
+    assert ready["reason"] == (event[1] if event else "Completed")
 
 
 def test_task_cancelled_with_running_job_deletes_the_job() -> None:

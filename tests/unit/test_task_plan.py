@@ -263,10 +263,12 @@ def test_admission_says_why_and_labels_a_task_made_by_hand() -> None:
         {}, [], set(), QueueRules(1),
     )  # fmt: skip
     assert plan.admit == (
-        Admission(("ns", "m1"), P.CANCELLED, "duplicate of task r, already in queue", True),
+        Admission(
+            ("ns", "m1"), P.CANCELLED, "Duplicate", "duplicate of task r, already in queue", True
+        ),
     )
     queued = plan_queue([task("m2")], {}, [], set(), QueueRules(1)).admit
-    assert queued == (Admission(("ns", "m2"), P.QUEUED, "waiting in queue q", False),)
+    assert queued == (Admission(("ns", "m2"), P.QUEUED, "Queued", "waiting in queue q", False),)
 
 
 @dataclass
