@@ -279,6 +279,16 @@ def _column(
     return column
 
 
+def _condition_column(type_: str, description: str) -> Schema:
+    """A printer column with the status of one condition, as Flux and others show READY."""
+    return {
+        "name": type_,
+        "type": "string",
+        "jsonPath": f'.status.conditions[?(@.type=="{type_}")].status',
+        "description": description,
+    }
+
+
 def _crd(kind: str, plural: str, short_name: str, schema: Schema, columns: list[Schema]) -> Schema:
     """A CRD; Age comes last of the default columns, before those shown only with -o wide."""
     narrow = [column for column in columns if not column.get("priority")]
@@ -326,6 +336,8 @@ def schedule_crd() -> Schema:
         _column(schema, "Schedule", ".spec.schedule"),
         _column(schema, "Interval", ".spec.interval"),
         _column(schema, "Enabled", ".spec.enabled"),
+        _condition_column("Ready", "Whether a Task is made at each deadline."),
+        _condition_column("Healthy", "False after a failed run or a deadline without a Task."),
         # A `date` column shows a future instant as <invalid>, so the next deadline is a string.
         _column(schema, "Next", ".status.deadlineAt", column_type="string"),
         _column(schema, "Last", ".status.lastScheduledAt"),

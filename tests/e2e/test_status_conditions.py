@@ -101,8 +101,12 @@ def test_a_failed_run_is_a_fact_apart_from_a_schedule_that_fires(
     code, output = kubectl_wait(cluster, namespace, f"task/{task}", "Failed")
     assert code == 0, output
     failed = kube.get("tasks", namespace, task)
-    assert summary(failed)["Stalled"] == ("True", "Failed")
+    assert summary(failed)["Stalled"] == ("True", "JobFailed")
+    assert summary(failed)["Failed"] == ("True", "JobFailed")
     assert "Reconciling" not in summary(failed)
+    events = wait_for(lambda: events_of(kube, namespace, task, "JobFailed"), 15, "the event")
+    assert events[0].type == "Warning"
+    assert events[0].message == status(failed)["message"]
 
 
 def test_a_template_the_api_server_refuses_stalls_until_fixed(

@@ -351,6 +351,8 @@ def test_printer_columns(kind: str) -> None:
                 "Schedule",
                 "Interval",
                 "Enabled",
+                "Ready",
+                "Healthy",
                 "Next",
                 "Last",
                 "Active",
@@ -363,5 +365,8 @@ def test_printer_columns(kind: str) -> None:
     for column in columns:
         assert column["type"] in {"string", "integer", "number", "boolean", "date"}
         assert column["description"]
-        if column["jsonPath"] != ".metadata.creationTimestamp":
-            assert node_at(root, column["jsonPath"].removeprefix(".")), column
+        path = column["jsonPath"].removeprefix(".")
+        if path.startswith("status.conditions[?"):
+            assert node_at(root, "status.conditions[].status"), column
+        elif path != "metadata.creationTimestamp":
+            assert node_at(root, path), column
