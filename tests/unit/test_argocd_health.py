@@ -5,8 +5,14 @@ Argo CD runs a health check with gopher-lua (Lua 5.1) and, for a check set in ar
 without the Lua standard libraries: the base functions and the table library only, and
 no string methods. `health` runs the scripts the same way (Lua 5.1 through lupa, in an
 environment with just those), so a script that leans on `string` or `math` fails here as
-it would there. The objects are JSON fixtures in tests/fixtures/argocd, each case changing
-one thing where it needs a state no fixture holds.
+it would there.
+
+The objects are JSON fixtures in tests/fixtures/argocd, captured from the operator by
+tests/e2e/test_argocd_health.py (KADENCE_CAPTURE_ARGOCD_FIXTURES=DIR), except three
+states the end-to-end run does not reach, written from captured ones with the conditions
+the operator writes for them: schedule-admission-policy-missing (the policies removed),
+schedule-ended (a schedule past its end) and task-pending (a Task before admission). A case
+changes one thing where it needs a state no fixture holds.
 """
 
 from __future__ import annotations
@@ -190,74 +196,86 @@ def case(name: str, fixture: str, status: str, message: str, *changes: Change) -
     return pytest.param(Case(name, fixture, changes, status, message), id=name)
 
 
-DEADLINE = "2026-03-29T01:30:00Z"
-RUN = "nightly-report-1774661400"
+WARM = "2026-12-31T23:00:00Z"  # schedule-scheduled's next deadline (New Year, Amsterdam)
+HOURLY = "2026-12-04T13:06:55Z"  # the interval schedules' next deadline after their run
+DISABLED = "spec.enabled is false: no new tasks: paused while the warehouse moves"
+ZONE = "unknown time zone 'Mars/Olympus_Mons': use an IANA name such as 'Europe/Amsterdam' or 'UTC'"
+REJECTED = (
+    'jobTemplate is rejected by the API server: Job.batch "dry-run-probe" is invalid: '
+    "spec.template.spec.containers[0].image: Required value"
+)
+POLICY = (
+    "tasks wait in their queues; no Job is made until the admission policies are in place: "
+    "ValidatingAdmissionPolicy kadence-operator-only is missing"
+)
+MISSED = (
+    "1 deadline passed without a task since a run last finished (missed, or skipped by the "
+    "concurrency policy)"
+)
+SCHEDULED = {"status": "True", "reason": "Scheduled", "message": "tasks are made at each deadline"}
+FAILED_RUN = {
+    "status": "False",
+    "reason": "LastRunFailed",
+    "message": "task fails-1796386013 failed",
+}
+
 SCHEDULE_CASES = [
     # (1) the operator has not seen this spec yet
-    case("new-no-status", "schedule-new", "Progressing",
-         "waiting for the operator to observe generation 1"),
+    case("new", "schedule-new", "Progressing", "waiting for the operator to observe generation 1"),
+    case("edited", "schedule-edited", "Progressing",
+         "waiting for the operator to observe generation 2"),
+    case("edited-then-observed", "schedule-edited-observed", "Healthy", f"next deadline {WARM}"),
+    case("invalid-spec-fixed-not-yet-observed", "schedule-invalid-spec-fixed", "Progressing",
+         "waiting for the operator to observe generation 2"),
     case("status-without-observed-generation", "schedule-scheduled", "Progressing",
          "waiting for the operator to observe generation 1",
          set_field("status.observedGeneration", None)),
-    case("edited-not-yet-observed", "schedule-edited", "Progressing",
-         "waiting for the operator to observe generation 3"),
     # (2) Stalled: a person must change something
-    case("stalled-invalid-spec", "schedule-invalid-spec", "Degraded",
-         "spec.timeZone: unknown time zone 'Europe/Amsterdamm'"),
-    case("stalled-template-rejected", "schedule-template-rejected", "Degraded",
-         'the API server refused the Job template: Job.batch "nightly-report-dry-run" is '
-         "invalid: spec.template.spec.containers[0].image: Required value"),
-    case("stalled-admission-policy-missing", "schedule-admission-policy-missing", "Degraded",
-         "tasks wait in their queues; ValidatingAdmissionPolicy kadence-operator-only is "
-         "missing"),
+    case("invalid-spec", "schedule-invalid-spec", "Degraded", ZONE),
+    case("template-rejected", "schedule-template-rejected", "Degraded", REJECTED),
+    case("admission-policy-missing", "schedule-admission-policy-missing", "Degraded", POLICY),
     case("stalled-over-disabled", "schedule-disabled", "Degraded", "bad cron",
          set_condition("Stalled", status="True", reason="InvalidSpec", message="bad cron")),
     case("stalled-without-message-says-its-reason", "schedule-invalid-spec", "Degraded",
          "InvalidSpec", set_condition("Stalled", status="True", reason="InvalidSpec")),
     # (3) disabled
-    case("disabled", "schedule-disabled", "Suspended",
-         "spec.enabled is false: no new tasks: paused while the warehouse is migrated"),
-    case("disabled-while-cancelling", "schedule-disabled", "Suspended",
-         "spec.enabled is false: no new tasks: paused while the warehouse is migrated",
-         set_condition("Reconciling", status="True", reason="Cancelling",
-                       message="cancelling 1 queued task")),
-    case("disabled-after-a-failed-run", "schedule-disabled", "Suspended",
-         "spec.enabled is false: no new tasks: paused while the warehouse is migrated",
-         set_condition("Healthy", status="False", reason="LastRunFailed",
-                       message=f"task {RUN} failed")),
+    case("disabled", "schedule-disabled", "Suspended", DISABLED),
+    case("disabled-while-cancelling", "schedule-disabled-cancelling", "Suspended",
+         "spec.enabled is false: no new tasks: the warehouse moves"),
+    case("disabled-after-a-failed-run", "schedule-disabled", "Suspended", DISABLED,
+         set_condition("Healthy", **FAILED_RUN)),
     # (4) ended
     case("ended", "schedule-ended", "Healthy",
-         "the schedule ended at 2026-03-31T00:00:00Z: no new tasks"),
+         "the schedule ended at its endAt, 2026-12-31T00:00:00Z: no new tasks"),
     # (5) Ready False for any other reason
     case("not-ready-other-reason", "schedule-scheduled", "Degraded", "something new",
          set_condition("Ready", status="False", reason="SomethingNew", message="something new")),
-    case("not-ready-invalid-without-stalled", "schedule-invalid-spec", "Degraded",
-         "spec.timeZone: unknown time zone 'Europe/Amsterdamm'", drop_condition("Stalled")),
+    case("not-ready-invalid-without-stalled", "schedule-invalid-spec", "Degraded", ZONE,
+         drop_condition("Stalled")),
     # (6) reconciling
-    case("cancelling", "schedule-cancelling", "Progressing", "cancelling 2 queued tasks"),
+    case("cancelling", "schedule-cancelling", "Progressing", "cancelling 1 queued task"),
     case("cancelling-after-a-failed-run", "schedule-cancelling", "Progressing",
-         "cancelling 2 queued tasks",
-         set_condition("Healthy", status="False", reason="LastRunFailed",
-                       message=f"task {RUN} failed")),
+         "cancelling 1 queued task", set_condition("Healthy", **FAILED_RUN)),
     # (7) its runs go badly
-    case("last-run-failed", "schedule-last-run-failed", "Degraded", f"task {RUN} failed"),
-    case("deadline-missed", "schedule-deadline-missed", "Degraded",
-         "2 deadlines passed without a task since a run last finished (missed, or skipped by "
-         "the concurrency policy)"),
+    case("last-run-failed", "schedule-last-run-failed", "Degraded",
+         "task fails-1796386013 failed"),
+    case("deadline-missed", "schedule-deadline-missed", "Degraded", MISSED),
     case("deadline-skipped", "schedule-last-run-succeeded", "Degraded",
-         "1 deadline passed without a task",
+         "1 deadline skipped",
          set_condition("Healthy", status="False", reason="DeadlineSkipped",
-                       message="1 deadline passed without a task")),
+                       message="1 deadline skipped")),
     case("healthy-false-without-message-says-its-reason", "schedule-last-run-failed",
          "Degraded", "LastRunFailed",
          set_condition("Healthy", status="False", reason="LastRunFailed")),
     # (8) ready
-    case("scheduled-never-ran", "schedule-scheduled", "Healthy", f"next deadline {DEADLINE}"),
-    case("scheduled-last-run-succeeded", "schedule-last-run-succeeded", "Healthy",
-         f"next deadline {DEADLINE}; task {RUN} completed"),
-    case("interval-while-a-run-is-active", "schedule-scheduled", "Healthy",
-         f"next deadline after task {RUN} finishes",
-         set_field("status.deadlineAt", None), set_field("status.active", [RUN])),
+    case("scheduled-never-ran", "schedule-scheduled", "Healthy", f"next deadline {WARM}"),
+    case("last-run-succeeded", "schedule-last-run-succeeded", "Healthy",
+         f"next deadline {HOURLY}; task completes-1796386013 completed"),
+    case("interval-while-a-run-is-active", "schedule-last-run-succeeded", "Healthy",
+         "next deadline after task completes-1796389615 finishes; "
+         "task completes-1796386013 completed",
+         set_field("status.deadlineAt", None),
+         set_field("status.active", ["completes-1796389615"])),
     case("ready-without-a-deadline", "schedule-scheduled", "Healthy",
          "tasks are made at each deadline", set_field("status.deadlineAt", None)),
     # else
@@ -272,21 +290,21 @@ SCHEDULE_CASES = [
          "waiting for the operator to observe generation 2", bump_generation),
     case("older-stalled-ignored", "schedule-invalid-spec", "Healthy",
          "tasks are made at each deadline", bump_generation,
-         set_condition("Ready", status="True", reason="Scheduled",
-                       message="tasks are made at each deadline")),
+         set_condition("Ready", **SCHEDULED)),
     case("older-healthy-false-ignored", "schedule-last-run-failed", "Healthy",
-         f"next deadline {DEADLINE}", bump_generation,
-         set_condition("Ready", status="True", reason="Scheduled",
-                       message="tasks are made at each deadline")),
+         f"next deadline {HOURLY}", bump_generation, set_condition("Ready", **SCHEDULED)),
     case("older-disabled-ignored", "schedule-disabled", "Progressing",
-         "waiting for the operator to observe generation 3", bump_generation),
+         "waiting for the operator to observe generation 2", bump_generation),
     case("condition-without-observed-generation-counts", "schedule-scheduled", "Healthy",
-         f"next deadline {DEADLINE}", condition_generation("Ready", None)),
+         f"next deadline {WARM}", condition_generation("Ready", None)),
 ]  # fmt: skip
 
+START_TIMEOUT = (
+    "Failed: Job stuck had no ready pod 0:00:05 after it was made (Job created, its pod is not "
+    "ready yet); it is deleted and its slot freed"
+)
 TASK_CASES = [
-    case("new-no-status", "task-new", "Progressing",
-         "waiting for the operator to observe generation 1"),
+    case("new", "task-new", "Progressing", "waiting for the operator to observe generation 1"),
     case("status-without-observed-generation", "task-completed", "Progressing",
          "waiting for the operator to observe generation 1",
          set_field("status.observedGeneration", None)),
@@ -295,8 +313,7 @@ TASK_CASES = [
          set_field("metadata.generation", 2)),
     case("no-phase", "task-pending", "Progressing", "Pending", set_field("status.phase", None)),
     case("pending", "task-pending", "Progressing", "Pending"),
-    case("queued", "task-queued", "Progressing",
-         "Queued: waiting in queue reports: position 3"),
+    case("queued", "task-queued", "Progressing", "Queued: waiting in queue one-at-a-time"),
     case("dispatched", "task-dispatched", "Progressing",
          "Dispatched: Job created, its pod is not ready yet"),
     case("running", "task-running", "Progressing", "Running: Job running"),
@@ -304,8 +321,9 @@ TASK_CASES = [
     case("failed", "task-failed", "Degraded",
          "Failed: Job failed: BackoffLimitExceeded: Job has reached the specified backoff "
          "limit"),
+    case("failed-at-its-start-timeout", "task-start-timeout", "Degraded", START_TIMEOUT),
     case("cancelled", "task-cancelled", "Degraded",
-         "Cancelled: cancelled: the schedule was disabled"),
+         "Cancelled: duplicate of task long, already in queue"),
     case("cancelled-without-message", "task-cancelled", "Degraded", "Cancelled",
          set_field("status.message", None)),
     case("unknown-phase", "task-running", "Progressing", "Paused: later operator",
