@@ -260,7 +260,7 @@ SCHEDULE_CASES = [
     case("last-run-failed", "schedule-last-run-failed", "Degraded",
          "task fails-1796386013 failed"),
     case("deadline-missed", "schedule-deadline-missed", "Degraded", MISSED),
-    case("deadline-skipped", "schedule-last-run-succeeded", "Degraded",
+    case("healthy-false-other-reason", "schedule-last-run-succeeded", "Degraded",
          "1 deadline skipped",
          set_condition("Healthy", status="False", reason="DeadlineSkipped",
                        message="1 deadline skipped")),
