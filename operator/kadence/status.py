@@ -115,7 +115,8 @@ def set_condition(
     """
     old = next((c for c in conditions if c.type == new.type), None)
     since = old.last_transition_time if old is not None and old.status == new.status else None
-    stamped = new.model_copy(update={"last_transition_time": since or now})
+    # Whole seconds, as metav1.Time writes them.
+    stamped = new.model_copy(update={"last_transition_time": since or now.replace(microsecond=0)})
     if old is None:
         return [*conditions, stamped]
     return [stamped if c.type == new.type else c for c in conditions]
@@ -237,6 +238,19 @@ def finished_now(
     ready = next((c for c in after.conditions if c.type == READY), None)
     reason = ready.reason if ready is not None else after.phase.value
     return after.phase, reason, after.message or after.phase.value
+
+
+def observe_generation(status: TaskStatus, generation: int | None) -> TaskStatus | None:
+    """A finished Task's status marked as seen for a spec edited after it ended (nothing
+    else changes: a finished run stays as it ended), or None when already marked."""
+    if status.observed_generation == generation:
+        return None
+    return status.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": observed(status.conditions, generation),
+        }
+    )
 
 
 def scheduled_condition() -> Condition:

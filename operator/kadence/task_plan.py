@@ -28,7 +28,13 @@ from kadence.resources import (
     scheduler_of,
     task_problem,
 )
-from kadence.status import JobObservation, advance_task, observe_job, parse_time
+from kadence.status import (
+    JobObservation,
+    advance_task,
+    observe_generation,
+    observe_job,
+    parse_time,
+)
 
 INVALID_SPEC = "InvalidSpec"
 DUPLICATE = "Duplicate"
@@ -221,7 +227,7 @@ def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timede
         return TaskPlan(None)
     if phase.finished:
         running = job is not None and not observe_job(job).phase.finished
-        return TaskPlan(None, delete_job=running)
+        return TaskPlan(observe_generation(status, generation), delete_job=running)
     if job is None:
         if phase is TaskPhase.QUEUED:
             return TaskPlan(None)

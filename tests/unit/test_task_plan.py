@@ -360,3 +360,24 @@ def test_a_job_that_never_starts_fails_its_task_with_the_reason() -> None:
         "Job t had no ready pod 0:15:00 after it was made (Job created, its pod is not ready "
         "yet); it is deleted and its slot freed"
     )
+
+
+def test_a_finished_task_edited_afterwards_marks_the_new_generation_only() -> None:
+    body = task("t", "Running")
+    body["metadata"]["generation"] = 1
+    body["status"] = settled(body["status"], TaskPhase.RUNNING)
+    done = advance_task(
+        TaskStatus.model_validate(body["status"]), P.COMPLETED, A_MINUTE_LATER, generation=1
+    )
+    assert done is not None
+    body["status"] = done.to_kube()
+    assert plan_task(body, None, A_MINUTE_LATER, START).status is None
+    body["metadata"]["generation"] = 2
+    plan = plan_task(body, None, A_MINUTE_LATER, START)
+    assert plan.status is not None
+    assert plan.status.observed_generation == 2
+    assert {c.observed_generation for c in plan.status.conditions} == {2}
+    assert (
+        plan.status.model_copy(update={"observed_generation": 1, "conditions": done.conditions})
+        == done
+    ), "nothing but the generation changes"
