@@ -714,12 +714,18 @@ BAD_SPECS: dict[str, tuple[dict[str, Any], list[str], dict[str, Any]]] = {
 }
 
 
+def reason_of(name: str) -> str:
+    """The reason a bad spec gets: what the API server's dry run of the template refuses is
+    TemplateRejected; what kadence itself cannot read is InvalidSpec."""
+    return "TemplateRejected" if name in ("no-image", "restart-always") else "InvalidSpec"
+
+
 def test_invalid_specs_are_reported_and_recover_when_fixed(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
-    """What the schema cannot reject gives Ready False (InvalidSpec) with a readable message
-    and one Warning event, makes no task, leaves other schedules alone, and recovers when the
-    spec is fixed."""
+    """What the schema cannot reject gives Ready False and Stalled (InvalidSpec, or
+    TemplateRejected) with a readable message and one Warning event, makes no task, leaves
+    other schedules alone, and recovers when the spec is fixed."""
     queue = queue_of(namespace)
     for name, (spec, _, _) in BAD_SPECS.items():
         # Distinct data, so that the concurrency policy (Forbid) never skips one for another.
@@ -728,15 +734,18 @@ def test_invalid_specs_are_reported_and_recover_when_fixed(
     kube.create("schedules", namespace, schedule_body("good", queue, interval="1h"))
 
     for name, (_, fragments, _) in BAD_SPECS.items():
+        reason = reason_of(name)
         invalid = wait_for(
-            ready_is(kube, namespace, name, "False", "InvalidSpec"), 30, f"{name}: InvalidSpec"
+            ready_is(kube, namespace, name, "False", reason), 30, f"{name}: {reason}"
         )
+        stalled = condition(kube.get("schedules", namespace, name), "Stalled")
+        assert (stalled.get("status"), stalled.get("reason")) == ("True", reason), name
         for fragment in fragments:
             assert fragment in invalid["message"], (name, invalid["message"])
         events = wait_for(
-            lambda name=name: events_of(kube, namespace, name, "InvalidSpec"),
+            lambda name=name, reason=reason: events_of(kube, namespace, name, reason),
             15,
-            f"{name}: a Warning event InvalidSpec",
+            f"{name}: a Warning event {reason}",
         )
         assert events[0].type == "Warning"
         assert events[0].message == invalid["message"]
@@ -747,7 +756,7 @@ def test_invalid_specs_are_reported_and_recover_when_fixed(
     for name in BAD_SPECS:
         assert task_names(kube, namespace, name) == [], name
         # Reported once, not in a retry loop.
-        assert len(events_of(kube, namespace, name, "InvalidSpec")) == 1, name
+        assert len(events_of(kube, namespace, name, reason_of(name))) == 1, name
     operator.check_alive()
 
     for name, (_, _, fix) in BAD_SPECS.items():

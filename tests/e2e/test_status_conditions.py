@@ -75,6 +75,10 @@ def test_kubectl_wait_sees_a_schedule_ready_and_its_task_succeed(
     )
     assert healthy["LastRunSucceeded"] == ("True", "Completed")
     assert healthy["Healthy"] == ("True", "LastRunSucceeded")
+    table = cluster.kubectl("get", "schedule", "hourly", "-n", namespace).stdout.splitlines()
+    header, row = table
+    ready, healthy_at = header.index("READY"), header.index("HEALTHY")
+    assert (row[ready:].split()[0], row[healthy_at:].split()[0]) == ("True", "True"), table
 
 
 def test_a_failed_run_is_a_fact_apart_from_a_schedule_that_fires(
