@@ -21,8 +21,8 @@ from kubernetes import watch
 
 from tests.e2e.conftest import Operator
 from tests.e2e.test_schedules import job_template, schedule_body, task_body
+from tests.support.argocd import Health, health
 from tests.support.kube import GROUP, VERSION, Kube, condition, status, wait_for
-from tests.unit.test_argocd_health import Health, health
 
 Body = dict[str, Any]
 CAPTURE = os.environ.get("KADENCE_CAPTURE_ARGOCD_FIXTURES")
