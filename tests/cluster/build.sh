@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the local control plane's binaries from Go modules, pinned by version,
-# into a cache outside the repository. A second run finds them and returns at once.
+# Builds the local control plane's binaries and the tools the tests use (helm,
+# promtool) from Go modules, pinned by version, into a cache outside the
+# repository. A second run finds them and returns at once.
 #
 #   tests/cluster/build.sh            build what is missing, print the bin folder
 #
@@ -11,6 +12,7 @@ KUBE_VERSION=v1.36.3     # kube-apiserver, kube-controller-manager, kube-schedul
 ETCD_VERSION=v3.5.35
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.21.4
+PROMETHEUS_VERSION=v0.316.0  # promtool: checks and unit-tests the chart's alerting rules
 
 cache=${KADENCE_CACHE:-$HOME/.cache/kadence}
 bin="$cache/bin"
@@ -83,22 +85,29 @@ if [ ! -x "$bin/etcd-$ETCD_VERSION" ]; then
   build "etcd-$ETCD_VERSION" go.etcd.io/etcd/server/v3 "$etcd_dir"
 fi
 
+# install_tool NAME PACKAGE VERSION [TAGS]
 install_tool() {
-  local name=$1 pkg=$2 version=$3 log="$cache/logs/build-$1.log"
+  local name=$1 pkg=$2 version=$3 tags=${4:-} log="$cache/logs/build-$1.log" start
   [ -x "$bin/$name-$version" ] && return 0
   echo "installing $name $version ... log: $log" >&2
+  start=$(date +%s)
   local gobin="$cache/src/gobin-$name-$version"
-  if ! GOBIN="$gobin" go install "$pkg@$version" >"$log" 2>&1; then
+  if ! GOBIN="$gobin" go install -tags "$tags" "$pkg@$version" >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     die "installing $name failed (full log: $log)"
   fi
   mv "$gobin/$name" "$bin/$name-$version"
+  echo "installed $name in $(( $(date +%s) - start ))s" >&2
 }
 install_tool kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
 install_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+# remove_all_sd leaves out the cloud service discoveries (AWS, Azure, GCE, ...), which
+# promtool needs only to check a Prometheus configuration that uses them.
+install_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" remove_all_sd
 
 for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do ln -sf "$c-$KUBE_VERSION" "$bin/$c"; done
 ln -sf "etcd-$ETCD_VERSION" "$bin/etcd"
 ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
 ln -sf "helm-$HELM_VERSION" "$bin/helm"
+ln -sf "promtool-$PROMETHEUS_VERSION" "$bin/promtool"
 echo "$bin"
