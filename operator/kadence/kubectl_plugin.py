@@ -560,7 +560,7 @@ def wait_for_run(
         if task is not None:
             phase = phase_of(task)
             status = task.get("status") or {}
-            if phase != seen:
+            if phase != seen and not phase.finished:
                 seen = phase
                 message = f" ({status['message']})" if status.get("message") else ""
                 print(f"task.{GROUP}/{task_name} {phase}{message}", file=sys.stderr, flush=True)

@@ -84,7 +84,10 @@ def human_duration(seconds: float) -> str:
 
 
 def short_seconds(seconds: float) -> str:
-    """A lag or a run's length, to the precision that matters: `0.21s`, `4.5s`, `38s`, `5m10s`."""
+    """A lag or a run's length, to the precision that matters: `0.21s`, `38.2s`, `5m10s`; whole
+    seconds (the API's timestamps mostly are) without decimals."""
+    if seconds == int(seconds):
+        return human_duration(seconds)
     if seconds < 10:
         return f"{seconds:.2f}s"
     if seconds < 60:

@@ -155,6 +155,7 @@ SHORT = [
     ("a lag below ten seconds, to the hundredth", 0.214, "0.21s"),
     ("below a minute, to the tenth", 38.25, "38.2s"),
     ("a minute and more, as an age", 310, "5m10s"),
+    ("whole seconds without decimals", 5.0, "5s"),
 ]
 
 
@@ -658,7 +659,7 @@ def test_history_rows_newest_first_with_durations() -> None:
         "nightly-1   Cancelled   2026-06-01T09:40:00Z   -                      2026-06-01T09:41:00Z"
         "   -",
     ]
-    assert render_history(rows, wide=True).splitlines()[1].endswith("30.0s")
+    assert render_history(rows, wide=True).splitlines()[1].endswith("30s")
 
 
 # -- statistics ---------------------------------------------------------------------------
