@@ -47,11 +47,13 @@ crds: $(BIN)/.installed
 demo: $(BIN)/.installed binaries
 	bash hack/demo.sh
 
+## cluster-up: the local control plane in the background (state: $KADENCE_CLUSTER_DIR, else ~/.cache/kadence/cluster)
 cluster-up: $(BIN)/.installed binaries
 	@$(BIN)/python -m tests.cluster up
 
+## cluster-down: stop it and delete its state, so the next cluster-up is empty (KEEP=1: keep it)
 cluster-down: $(BIN)/.installed
-	@$(BIN)/python -m tests.cluster down
+	@$(BIN)/python -m tests.cluster down $(if $(filter-out 0 no false,$(KEEP)),--keep)
 
 cluster-status: $(BIN)/.installed
 	@$(BIN)/python -m tests.cluster status
