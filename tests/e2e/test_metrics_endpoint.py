@@ -5,7 +5,7 @@ the text the running operator serves: `promtool check metrics` finds no problem 
 and the per-Schedule and per-queue series are there with exactly the labels and values
 that the Schedules' and Tasks' status give.
 
-With KADENCE_CAPTURE_METRICS_FIXTURE=FILE the scrape is also written to FILE: the
+With KADENCE_CAPTURE_METRICS_SCRAPE=FILE the scrape is also written to FILE: the
 fixture tests/fixtures/metrics/scrape.txt, the shape of a real scrape that the unit tests
 of the alerts and the dashboard hold their input series and metric names to. Otherwise
 the test checks that the fixture still has that shape.
@@ -30,9 +30,9 @@ from tests.e2e.conftest import Operator
 from tests.e2e.test_schedules import job_template, schedule_body, task_body
 from tests.support.chart import find_binary
 from tests.support.kube import Kube, status, wait_for
+from tests.support.promql import SCRAPE
 
-CAPTURE = os.environ.get("KADENCE_CAPTURE_METRICS_FIXTURE")
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "scrape.txt"
+CAPTURE = os.environ.get("KADENCE_CAPTURE_METRICS_SCRAPE")
 THREE = "three-at-a-time"  # named in the operator's test configuration, capacity 3
 ONE = "one-at-a-time"  # named, capacity 1
 FAIL = {"kwok.kadence.dev/fail": "true"}
@@ -203,8 +203,8 @@ def test_promtool_finds_no_problem_in_a_scrape(ran: tuple[World, Scrape]) -> Non
     # The committed fixture still looks like a real scrape: no series in it that the
     # operator no longer serves, nor with other labels.
     if not CAPTURE:
-        stale = signatures(FIXTURE.read_text()) - signatures(scrape.text)
-        assert not stale, f"{FIXTURE} differs from a real scrape: {sorted(stale, key=str)}"
+        stale = signatures(SCRAPE.read_text()) - signatures(scrape.text)
+        assert not stale, f"{SCRAPE} differs from a real scrape: {sorted(stale, key=str)}"
 
 
 def test_each_schedule_has_its_series_with_its_labels_and_status(

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +62,17 @@ def find_binary(name: str) -> Path | None:
             return Path(folder) / name
     found = shutil.which(name)
     return Path(found) if found else None
+
+
+def tool(name: str) -> Runner:
+    """helm, kubectl or promtool from build.sh's cache; skipped when missing, except on CI."""
+    binary = find_binary(name)
+    if binary is None:
+        message = f"{name} not found: run tests/cluster/build.sh (or set KADENCE_BIN_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary_runner(binary)
 
 
 def binary_runner(binary: Path) -> Runner:

@@ -16,7 +16,6 @@ promtool comes from tests/cluster/build.sh, like helm.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator
@@ -29,10 +28,17 @@ import yaml
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from kadence.metrics import StateCollector
-from tests.support.chart import REPO, Runner, binary_runner, find_binary, render_helm, the
+from tests.support.chart import REPO, Runner, render_helm, the, tool
+from tests.support.promql import (
+    SCRAPE,
+    exported_names,
+    families,
+    parse_selector,
+    scrape_shapes,
+    series_names,
+)
 
 FIXTURES = REPO / "tests" / "fixtures" / "metrics"
-SCRAPE = FIXTURES / "scrape.txt"
 GOLDEN = FIXTURES / "alerts.test.yaml"
 ALERTS_FILE = REPO / "charts" / "kadence" / "files" / "alerts.yaml"
 RULES_NAME = "alerts.rules.yaml"  # what alerts.test.yaml's rule_files names
@@ -52,87 +58,17 @@ MAY_BE_EMPTY = {"kadence_queue_": "namespace"}
 """Labels whose value may be empty, which Prometheus stores as no label at all: the
 namespace of a queue shared between namespaces (kadence.metrics.QueueState)."""
 
-PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan", "atan2", "start", "end"}
-
-
-# -- helpers, also used by test_dashboard.py ----------------------------------------------
-
-
-def runner(name: str) -> Runner:
-    """helm or promtool from build.sh's cache; skipped when missing, except on CI."""
-    binary = find_binary(name)
-    if binary is None:
-        message = f"{name} not found: run tests/cluster/build.sh (or set KADENCE_BIN_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary_runner(binary)
-
-
-def families(text: str) -> dict[str, str]:
-    """The metric families of an exposition, by name, with their type (the # TYPE lines)."""
-    return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.MULTILINE))
-
-
-def exported_names(text: str) -> set[str]:
-    """The series names a Prometheus scraping this exposition stores."""
-    names = set()
-    for name, kind in families(text).items():
-        if kind == "histogram":
-            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
-        else:
-            names.add(name)
-    return names
-
-
-def series_names(expr: str) -> set[str]:
-    """The metric names a PromQL expression selects.
-
-    Label matchers, range and subquery brackets, grouping clauses and strings are removed
-    first; what remains that is a word, not a keyword and not followed by "(" is a name.
-    """
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    text = re.sub(r"\{[^}]*\}", " ", text)
-    text = re.sub(r"\[[^\]]*\]", " ", text)
-    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
-    names = set()
-    for match in re.finditer(r"(?<![\w.])[A-Za-z_:][\w:]*", text):
-        word = match.group()
-        if word.lower() in PROMQL_WORDS or text[match.end() :].lstrip().startswith("("):
-            continue
-        names.add(word)
-    return names
-
-
-def parse_selector(selector: str) -> tuple[str, dict[str, str]]:
-    """name{a="b",...} as a promtool input series writes it."""
-    found = re.fullmatch(r"([A-Za-z_:][\w:]*)(?:\{(.*)\})?", selector.strip())
-    assert found, selector
-    labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', found.group(2) or ""))
-    return found.group(1), labels
-
-
-def scrape_shapes(text: str) -> dict[str, set[frozenset[str]]]:
-    """For each series name of an exposition, the sets of label names it comes with."""
-    shapes: dict[str, set[frozenset[str]]] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, labels = parse_selector(line.rsplit(" ", 1)[0])
-            shapes.setdefault(name, set()).add(frozenset(labels))
-    return shapes
-
-
 # -- the chart's rules --------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def helm() -> Runner:
-    return runner("helm")
+    return tool("helm")
 
 
 @pytest.fixture(scope="module")
 def promtool() -> Runner:
-    return runner("promtool")
+    return tool("promtool")
 
 
 def rule_groups(helm: Runner, **settings: Any) -> dict[str, Any]:

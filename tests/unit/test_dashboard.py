@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.chart import REPO, Runner
-from tests.unit.test_alerts import SCRAPE, exported_names, runner, series_names
+from tests.support.chart import REPO, Runner, tool
+from tests.support.promql import SCRAPE, exported_names, series_names
 
 DASHBOARD = REPO / "charts" / "kadence" / "files" / "dashboard.json"
 GRAFANA_INTERVALS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
@@ -68,7 +68,7 @@ def queries() -> Iterator[tuple[Panel, dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def promtool() -> Runner:
-    return runner("promtool")
+    return tool("promtool")
 
 
 def test_every_query_is_promql_that_promtool_reads(promtool: Runner, tmp_path: Path) -> None:

@@ -13,8 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.chart import CHART, NAMESPACE, Runner, helm_template, render_helm, select, the
-from tests.unit.test_alerts import runner
+from tests.support.chart import (
+    CHART,
+    NAMESPACE,
+    Runner,
+    helm_template,
+    render_helm,
+    select,
+    the,
+    tool,
+)
 
 MONITORING_KINDS = ("ServiceMonitor", "PrometheusRule")
 ALL_ON = {
@@ -26,7 +34,7 @@ ALL_ON = {
 
 @pytest.fixture(scope="module")
 def helm() -> Runner:
-    return runner("helm")
+    return tool("helm")
 
 
 def render(helm: Runner, **metrics: Any) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 import shlex
 import shutil
@@ -29,38 +28,27 @@ from tests.support.chart import (
     DEPLOY,
     EXAMPLES,
     REPO,
-    binary_runner,
-    find_binary,
     helm_template,
     parse_documents,
     render_helm,
     render_kustomize,
     select,
     the,
+    tool,
 )
 
 SUPPORTED_KUBE_VERSIONS = [f"1.{minor}.0" for minor in range(30, 37)]
 WATCHED = ["team-a", "team-b"]  # the namespaces of deploy/overlays/namespaced
 
 
-def _runner(name: str):
-    binary = find_binary(name)
-    if binary is None:
-        message = f"{name} not found: run tests/cluster/build.sh (or set KADENCE_BIN_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary_runner(binary)
-
-
 @pytest.fixture(scope="module")
 def helm():
-    return _runner("helm")
+    return tool("helm")
 
 
 @pytest.fixture(scope="module")
 def kubectl():
-    return _runner("kubectl")
+    return tool("kubectl")
 
 
 @pytest.fixture(scope="module")
