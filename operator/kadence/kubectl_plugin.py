@@ -37,7 +37,6 @@ from kadence.naming import (
     task_name_for_run_request,
 )
 from kadence.resources import phase_of
-from kadence.status import READY, TEMPLATE_REJECTED
 from kadence.views import (
     CONFIG_KEY,
     CONFIG_SELECTOR,
@@ -49,6 +48,7 @@ from kadence.views import (
     next_view,
     queue_views,
     queues_document,
+    recorded_problem,
     render_history,
     render_next,
     render_queues,
@@ -602,12 +602,11 @@ def _refuse_if_unrunnable(schedule: Body, value: str) -> None:
     """A Schedule whose spec the operator cannot use makes no run: say so instead of
     waiting out the timeout."""
     status = schedule.get("status") or {}
-    ready: Body = next((c for c in status.get("conditions") or () if c.get("type") == READY), {})
-    current = ready.get("observedGeneration") in (None, schedule["metadata"].get("generation"))
-    if current and ready.get("reason") in ("InvalidSpec", TEMPLATE_REJECTED):
+    problem = recorded_problem(schedule)
+    if problem is not None:
         raise PluginError(
             f"schedule {schedule['metadata']['name']} makes no run while its spec is invalid: "
-            f"{ready.get('message')}"
+            f"{problem}"
         )
     annotation = (schedule["metadata"].get("annotations") or {}).get(RUN_REQUEST_ANNOTATION)
     if annotation != value and status.get("lastHandledRunRequest") != value:

@@ -21,22 +21,14 @@ from kadence.jobs import DataTooLarge, build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL
-from kadence.resources import (
-    controller_uid,
-    generation_of,
-    phase_of,
-    scheduler_of,
-    service_account_of,
-)
-from kadence.status import advance_task, parse_time
+from kadence.resources import controller_uid, phase_of, scheduler_of, service_account_of
+from kadence.status import JOB_REFUSED, parse_time
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of
-from kadence.task_plan import Admission, QueueRules, plan_queue
+from kadence.task_plan import Admission, QueueRules, plan_queue, transition
 from kadence.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
-
-JOB_REFUSED = "JobRefused"
 
 WORKERS = 8
 RESYNC_SECONDS = 30.0
@@ -138,12 +130,9 @@ class QueueController:
         if admission.label:
             patch = {"metadata": {"labels": {SCHEDULER_ID_LABEL: self._queue_of(key)}}}
             self._store.put_task(await self._kube.patch("tasks", *key, patch))
-        phase, reason, message = admission.phase, admission.reason, admission.message
         await self._status.update(
             key,
-            lambda status, body: advance_task(
-                status, phase, now, generation=generation_of(body), reason=reason, message=message
-            ),
+            transition(admission.phase, now, reason=admission.reason, message=admission.message),
         )
 
     def _queue_of(self, key: Key) -> str:
@@ -177,14 +166,7 @@ class QueueController:
         name = job["metadata"]["name"]
         await self._status.update(
             key,
-            lambda status, body: advance_task(
-                status,
-                TaskPhase.DISPATCHED,
-                now,
-                generation=generation_of(body),
-                message=f"running as Job {name}",
-                job_name=name,
-            ),
+            transition(TaskPhase.DISPATCHED, now, message=f"running as Job {name}", job_name=name),
         )
         self._dispatched(task, scheduler_id, now)
         log.info("task %s/%s: dispatched as Job %s", *key, name)
@@ -220,13 +202,5 @@ class QueueController:
 
     async def _fail(self, task: Body, message: str, now: datetime) -> None:
         await self._status.update(
-            key_of(task),
-            lambda status, body: advance_task(
-                status,
-                TaskPhase.FAILED,
-                now,
-                generation=generation_of(body),
-                reason=JOB_REFUSED,
-                message=message,
-            ),
+            key_of(task), transition(TaskPhase.FAILED, now, reason=JOB_REFUSED, message=message)
         )

@@ -47,6 +47,8 @@ from kadence.resources import (
 from kadence.status import (
     INVALID_SPEC,
     READY,
+    REPLACED,
+    SCHEDULE_DISABLED,
     TEMPLATE_REJECTED,
     FinishedTask,
     disabled_condition,
@@ -60,8 +62,6 @@ from kadence.status import (
 )
 
 DISABLED_MESSAGE = "its schedule was disabled"
-SCHEDULE_DISABLED = "ScheduleDisabled"
-REPLACED = "Replaced"
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,17 @@ from kadence.jobs import build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import ScheduleSpec, TaskPhase, TaskStatus
 from kadence.naming import default_hash
-from kadence.resources import generation_of, read_schedule, scheduler_of, task_for_run
+from kadence.resources import read_schedule, scheduler_of, task_for_run
 from kadence.schedule_plan import (
     SchedulePlan,
     ScheduleWorld,
     plan_schedule,
     template_accepted,
 )
-from kadence.status import advance_task, parse_time
+from kadence.status import parse_time
 from kadence.status_writer import StatusWriter, write_status
 from kadence.store import Body, Key, Store, key_of
+from kadence.task_plan import transition
 from kadence.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -145,15 +146,7 @@ class ScheduleController:
     async def _cancel(self, key: Key, reason: str, message: str, now: datetime) -> None:
         """Cancelled is written here; the Task controller stops its Job."""
         await self._task_status.update(
-            key,
-            lambda status, body: advance_task(
-                status,
-                TaskPhase.CANCELLED,
-                now,
-                generation=generation_of(body),
-                reason=reason,
-                message=message,
-            ),
+            key, transition(TaskPhase.CANCELLED, now, reason=reason, message=message)
         )
 
     async def _delete_task(self, key: Key) -> None:

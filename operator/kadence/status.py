@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kadence.models import (
+    FINISHED_PHASES,
     Condition,
     TaskPhase,
     TaskStatus,
@@ -25,6 +26,20 @@ HEALTHY = "Healthy"
 STALLED = "Stalled"
 RECONCILING = "Reconciling"
 LAST_RUN_SUCCEEDED = "LastRunSucceeded"
+
+# Reasons, shared by conditions and the Events that report them (docs/status.md).
+INVALID_SPEC = "InvalidSpec"
+TEMPLATE_REJECTED = "TemplateRejected"
+ADMISSION_POLICY_MISSING = "AdmissionPolicyMissing"
+STALLED_REASONS = frozenset({INVALID_SPEC, TEMPLATE_REJECTED, ADMISSION_POLICY_MISSING})
+"""A Schedule's Ready reasons that will not fix themselves: a person must change something."""
+JOB_FAILED = "JobFailed"
+JOB_DELETED = "JobDeleted"
+JOB_REFUSED = "JobRefused"
+START_TIMEOUT = "StartTimeout"
+DUPLICATE = "Duplicate"
+SCHEDULE_DISABLED = "ScheduleDisabled"
+REPLACED = "Replaced"
 
 _RANK = {
     TaskPhase.PENDING: 0,
@@ -216,9 +231,6 @@ def advance_task(
     if entered is not None and getattr(status, entered) is None and entered not in update:
         update[entered] = (finished_at or now) if phase.finished else now
     text = update.get("message", status.message) or phase.value
-    if phase == current and status.conditions:
-        kept = next((c.reason for c in status.conditions if c.type == READY), None)
-        reason = reason or kept
     update["conditions"] = task_conditions(
         status.conditions, phase, text, generation, now, reason=reason
     )
@@ -230,14 +242,17 @@ def advance_task(
 def finished_now(
     old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> tuple[TaskPhase, str, str] | None:
-    """(phase, reason, message) when a write moved a Task into a final phase, else None."""
-    before = TaskStatus.model_validate(old.get("status") or {})
-    after = TaskStatus.model_validate(new.get("status") or {})
-    if after.phase is None or not after.phase.finished or before.phase == after.phase:
+    """(phase, reason, message) when a write moved a Task into a final phase, else None.
+    Read from the raw status: it runs after every Task status write."""
+    before = (old.get("status") or {}).get("phase")
+    after = new.get("status") or {}
+    if after.get("phase") not in FINISHED_PHASES or after.get("phase") == before:
         return None
-    ready = next((c for c in after.conditions if c.type == READY), None)
-    reason = ready.reason if ready is not None else after.phase.value
-    return after.phase, reason, after.message or after.phase.value
+    phase = TaskPhase(after["phase"])
+    ready: Mapping[str, Any] = next(
+        (c for c in after.get("conditions") or () if c.get("type") == READY), {}
+    )
+    return phase, ready.get("reason") or phase.value, after.get("message") or phase.value
 
 
 def observe_generation(status: TaskStatus, generation: int | None) -> TaskStatus | None:
@@ -278,13 +293,6 @@ def held_condition(message: str) -> Condition:
     return stalled_condition(ADMISSION_POLICY_MISSING, f"tasks wait in their queues; {message}")
 
 
-INVALID_SPEC = "InvalidSpec"
-TEMPLATE_REJECTED = "TemplateRejected"
-ADMISSION_POLICY_MISSING = "AdmissionPolicyMissing"
-STALLED_REASONS = frozenset({INVALID_SPEC, TEMPLATE_REJECTED, ADMISSION_POLICY_MISSING})
-"""Ready reasons that will not fix themselves: a person must change something."""
-
-
 def schedule_conditions(
     conditions: Sequence[Condition],
     ready: Condition,
@@ -322,19 +330,20 @@ def run_conditions(
     failed or when deadlines passed without a task since it finished, so that "the
     schedule fires" (Ready) and "its runs go well" are two facts an alert can tell apart."""
     result = list(conditions)
+    health: Condition | None = None
     if last_run is not None:
         task, phase = last_run
         succeeded = phase is TaskPhase.COMPLETED
-        outcome = "completed" if succeeded else "failed"
-        result = set_condition(
-            result,
-            Condition(
-                type=LAST_RUN_SUCCEEDED,
-                status=str(succeeded),
-                reason=phase.value,
-                message=f"task {task} {outcome}",
-            ),
-            now,
+        said = f"task {task} {'completed' if succeeded else 'failed'}"
+        outcome = Condition(
+            type=LAST_RUN_SUCCEEDED, status=str(succeeded), reason=phase.value, message=said
+        )
+        result = set_condition(result, outcome, now)
+        health = Condition(
+            type=HEALTHY,
+            status=str(succeeded),
+            reason="LastRunSucceeded" if succeeded else "LastRunFailed",
+            message=said,
         )
     if missed_since_last_run:
         deadlines = "deadline" if missed_since_last_run == 1 else "deadlines"
@@ -347,18 +356,7 @@ def run_conditions(
                 "finished (missed, or skipped by the concurrency policy)"
             ),
         )
-    elif last_run is not None:
-        task, phase = last_run
-        succeeded = phase is TaskPhase.COMPLETED
-        health = Condition(
-            type=HEALTHY,
-            status=str(succeeded),
-            reason="LastRunSucceeded" if succeeded else "LastRunFailed",
-            message=f"task {task} {'completed' if succeeded else 'failed'}",
-        )
-    else:
-        return result
-    return set_condition(result, health, now)
+    return set_condition(result, health, now) if health is not None else result
 
 
 @dataclass(frozen=True)

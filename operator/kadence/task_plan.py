@@ -9,7 +9,7 @@ here: a Job is a Task's only when its controlling ownerReference carries the Tas
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,18 +29,17 @@ from kadence.resources import (
     task_problem,
 )
 from kadence.status import (
+    DUPLICATE,
+    INVALID_SPEC,
+    JOB_DELETED,
+    JOB_FAILED,
+    START_TIMEOUT,
     JobObservation,
     advance_task,
     observe_generation,
     observe_job,
     parse_time,
 )
-
-INVALID_SPEC = "InvalidSpec"
-DUPLICATE = "Duplicate"
-JOB_FAILED = "JobFailed"
-JOB_DELETED = "JobDeleted"
-START_TIMEOUT = "StartTimeout"
 
 
 @dataclass(frozen=True)
@@ -49,11 +48,36 @@ class Admission:
 
     key: Key
     phase: TaskPhase
-    reason: str
-    """Why, in one CamelCase word: Queued, InvalidSpec, Duplicate."""
+    reason: str | None
+    """Why, in one CamelCase word, when it did not join the queue: InvalidSpec, Duplicate."""
     message: str
     label: bool = False
     """Give a Task made by hand the `kadence.dev/scheduler-id` label every Task carries."""
+
+
+def transition(
+    phase: TaskPhase,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    message: str | None = None,
+    job_name: str | None = None,
+) -> Callable[[TaskStatus, Body], TaskStatus | None]:
+    """`advance_task` as a status writer's mutation, for the Task as the writer read it
+    (its generation is the one the new status answers to)."""
+
+    def mutation(status: TaskStatus, task: Body) -> TaskStatus | None:
+        return advance_task(
+            status,
+            phase,
+            now,
+            generation=generation_of(task),
+            reason=reason,
+            message=message,
+            job_name=job_name,
+        )
+
+    return mutation
 
 
 @dataclass(frozen=True)
@@ -139,7 +163,7 @@ def plan_queue(
             admit.append(Admission(key, TaskPhase.CANCELLED, DUPLICATE, message, label))
         else:
             message = f"waiting in queue {scheduler_of(task)}"
-            admit.append(Admission(key, TaskPhase.QUEUED, "Queued", message, label))
+            admit.append(Admission(key, TaskPhase.QUEUED, None, message, label))
             holding.setdefault((item.namespace, item.hash), item)
     active = sum(slots.values())
     if rules.held:

@@ -32,7 +32,7 @@ from kadence.resources import (
     scheduler_of,
 )
 from kadence.schedule_plan import next_deadline, rebuild_runs
-from kadence.status import READY, TEMPLATE_REJECTED, parse_time
+from kadence.status import INVALID_SPEC, READY, TEMPLATE_REJECTED, parse_time
 from kadence.store import Store
 from kadence.task_plan import QueueRules, plan_queue
 
@@ -367,7 +367,7 @@ def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) 
     meta = schedule["metadata"]
     reading = read_schedule(schedule)
     spec, timing = reading.spec, reading.timing
-    problem = reading.problem or _template_rejected(schedule)
+    problem = reading.problem or recorded_problem(schedule)
     enabled = (
         spec.enabled
         if spec is not None
@@ -405,17 +405,18 @@ def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) 
     )
 
 
-def _template_rejected(schedule: Body) -> str | None:
-    """The API server's refusal of the current generation's Job template, if the operator
-    recorded one (read_schedule cannot know it: it takes a dry run)."""
+def recorded_problem(schedule: Body) -> str | None:
+    """Why the operator found the current generation's spec unusable, if it did: a spec it
+    cannot read, or a Job template the API server refused in a dry run (which
+    read_schedule cannot know)."""
     status = ScheduleStatus.model_validate(schedule.get("status") or {})
     ready = next((c for c in status.conditions if c.type == READY), None)
     generation = schedule["metadata"].get("generation")
-    if ready is None or ready.reason != TEMPLATE_REJECTED:
+    if ready is None or ready.reason not in (INVALID_SPEC, TEMPLATE_REJECTED):
         return None
     if ready.observed_generation is not None and ready.observed_generation != generation:
         return None
-    return ready.message or "the API server refused its Job template"
+    return ready.message or ready.reason
 
 
 def next_note(view: NextView) -> str | None:

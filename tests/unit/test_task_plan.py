@@ -268,7 +268,7 @@ def test_admission_says_why_and_labels_a_task_made_by_hand() -> None:
         ),
     )
     queued = plan_queue([task("m2")], {}, [], set(), QueueRules(1)).admit
-    assert queued == (Admission(("ns", "m2"), P.QUEUED, "Queued", "waiting in queue q", False),)
+    assert queued == (Admission(("ns", "m2"), P.QUEUED, None, "waiting in queue q", False),)
 
 
 @dataclass
