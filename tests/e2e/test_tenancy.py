@@ -9,9 +9,12 @@ rights named, against the chart's admission policies that the suite installs.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,6 +121,48 @@ def test_run_now_needs_the_right_to_create_jobs(
         30,
         "the run request to be handled",
     )
+
+
+def test_suspending_with_a_reason_needs_the_right_to_create_jobs(
+    cluster: Cluster, kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """`spec.suspendReason` and `enabled` are spec: someone who may patch Schedules but not
+    create Jobs cannot suspend one, neither with `kubectl kadence suspend --reason` nor by
+    patching the field alone; with the right, the reason shows in the Ready condition."""
+    kube.create("schedules", namespace, schedule_body("nightly", f"q-{namespace}", interval="1h"))
+    patcher = account(cluster, namespace, "suspender", [KADENCE_ALL])
+    plugin = Path(sys.executable).parent / "kubectl-kadence"
+
+    def suspend() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(plugin), "suspend", "nightly", "--reason", "maintenance", "-n", namespace,
+             "--as", patcher],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+        )  # fmt: skip
+
+    refused_suspend = suspend()
+    assert refused_suspend.returncode != 0
+    assert "may not create Jobs" in refused_suspend.stderr, refused_suspend.stderr
+    patched = as_user(cluster, patcher, namespace, "patch", "schedule", "nightly", "--type=merge",
+                      "-p", json.dumps({"spec": {"suspendReason": "x"}}))  # fmt: skip
+    assert refused(patched, "require-job-create"), patched.stderr
+    spec = kube.get("schedules", namespace, "nightly")["spec"]  # type: ignore[index]
+    assert spec.get("enabled", True) is True
+    assert "suspendReason" not in spec
+
+    account(cluster, namespace, "suspender", [KADENCE_ALL, CREATE_JOBS])
+    wait_for(lambda: suspend().returncode == 0, 30, "the suspend to pass with the right")
+    ready = wait_for(
+        lambda: (
+            (c := condition(kube.get("schedules", namespace, "nightly"), "Ready"))
+            and c.get("reason") == "Disabled"
+            and c
+        ),
+        30,
+        "Ready False Disabled",
+    )
+    assert ready["message"].endswith(": maintenance")
 
 
 def test_status_is_written_only_by_the_operator(
