@@ -115,10 +115,46 @@ class AdmissionConfig(StrictModel):
     policies: list[str] = Field(default_factory=lambda: list(DEFAULT_POLICIES))
 
 
+class LeaderElectionConfig(StrictModel):
+    """Who may act: the replica holding a `coordination.k8s.io` Lease, as in client-go's
+    leaderelection (the defaults are its defaults)."""
+
+    enabled: bool = True
+    lease_name: str = Field(default="kadence", min_length=1, alias="leaseName")
+    lease_namespace: str = Field(default="", alias="leaseNamespace")
+    lease_duration: Duration = Field(default="15s", alias="leaseDuration")
+    renew_deadline: Duration = Field(default="10s", alias="renewDeadline")
+    retry_period: Duration = Field(default="2s", alias="retryPeriod")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderElectionConfig:
+        """A leader must give up before its Lease can expire, and try more than once
+        before giving up; otherwise two replicas could act at once."""
+        duration, renew, retry = (
+            parse_interval(self.lease_duration),
+            parse_interval(self.renew_deadline),
+            parse_interval(self.retry_period),
+        )
+        if not duration > renew:
+            raise ValueError(
+                f"leaseDuration {self.lease_duration} must be longer than "
+                f"renewDeadline {self.renew_deadline}"
+            )
+        if not renew > retry:
+            raise ValueError(
+                f"renewDeadline {self.renew_deadline} must be longer than "
+                f"retryPeriod {self.retry_period}"
+            )
+        return self
+
+
 class OperatorConfig(StrictModel):
     queues: QueuesConfig = Field(default_factory=QueuesConfig)
     namespaces: list[str] = Field(default_factory=list)
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
+    leader_election: LeaderElectionConfig = Field(
+        default_factory=LeaderElectionConfig, alias="leaderElection"
+    )
 
 
 def parse_config(text: str, source: str = "config") -> OperatorConfig:

@@ -6,9 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import json
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +40,44 @@ queues:
 admission:
   requirePolicies: true
   policies: [{RELEASE}-require-job-create, {RELEASE}-operator-only, {RELEASE}-operator-jobs]
+leaderElection:
+  leaseName: {RELEASE}
+  leaseNamespace: {RELEASE}
+  leaseDuration: 10s
+  renewDeadline: 6s
+  retryPeriod: 1s
 """
+LEASE = (RELEASE, RELEASE)
+"""The Lease every operator of the suite competes for (namespace, name): at most one acts."""
 
 
 class Operator:
-    """A `kadence run` process that a test can stop, kill and start again."""
+    """A `kadence run` process that a test can stop, kill, freeze and start again.
 
-    def __init__(self, cluster: Cluster, kubeconfig: Path, workdir: Path) -> None:
+    Every Operator of the suite competes for the same Lease, so a second one is a standby
+    until the first stops leading. `env` adds variables (e.g. KADENCE_FAULTS)."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        kubeconfig: Path,
+        workdir: Path,
+        *,
+        config: str = CONFIG,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.kubeconfig = kubeconfig
         self.config = workdir / "config.yaml"
-        self.config.write_text(CONFIG)
+        self.config.write_text(config)
+        self.env = dict(env or {})
         self.log = workdir / "operator.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.liveness_port = 0
         self.metrics_port = 0
 
-    def start(self) -> None:
+    def start(self, *, lead: bool = True) -> None:
+        """Start, and wait until it serves its probes and (with `lead`) until it leads."""
         self.liveness_port, self.metrics_port = free_port(), free_port()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -68,9 +90,29 @@ class Operator:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"},
+                env={
+                    **os.environ, **self.env,
+                    "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1",
+                },
             )  # fmt: skip
         wait_for(self._healthy, timeout=60, what="the operator's /healthz", check=self.check_alive)
+        if lead:
+            wait_for(self.leading, timeout=60, what="the operator to lead", check=self.check_alive)
+
+    def readiness(self) -> dict[str, Any] | None:
+        """What /readyz says (who leads, whether this one does), or None if it does not
+        answer."""
+        try:
+            url = f"http://127.0.0.1:{self.liveness_port}/readyz"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body: dict[str, Any] = json.loads(response.read())
+                return body
+        except OSError:
+            return None
+
+    def leading(self) -> bool:
+        ready = self.readiness()
+        return bool(ready and ready.get("leading"))
 
     def _healthy(self) -> bool:
         try:
