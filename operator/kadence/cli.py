@@ -46,7 +46,10 @@ def parser() -> argparse.ArgumentParser:
         "(default: capacity 10 per queue, all namespaces)",
     )
     run.add_argument(
-        "--liveness-port", type=int, default=8080, help="serve /healthz here (0: off; default 8080)"
+        "--liveness-port",
+        type=int,
+        default=8080,
+        help="serve the probes /healthz and /readyz here (0: off; default 8080)",
     )
     run.add_argument(
         "--metrics-port",
@@ -116,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import REGISTRY, start_http_server
 
-    from kadence import handlers, kube, metrics
+    from kadence import handlers, health, kube, metrics
 
     kube.load_client_config()
     if args.metrics_port:
@@ -124,19 +127,24 @@ def _run(args: argparse.Namespace) -> int:
     runtime = handlers.Runtime(config)
     REGISTRY.register(
         metrics.StateCollector(
-            lambda: list(runtime.store.schedules.values()), runtime.queues.states
+            lambda: list(runtime.store.schedules.values()), runtime.queues.states, runtime.leading
         )
     )
-    liveness = f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
     scope = {"namespaces": config.namespaces} if config.namespaces else {"clusterwide": True}
-    asyncio.run(
-        kopf.operator(
-            standalone=True,
-            liveness_endpoint=liveness,
-            memo=kopf.Memo(runtime=runtime),
-            **scope,
-        )
-    )
+
+    async def operate() -> None:
+        probes = None
+        if args.liveness_port:
+            app = health.application(runtime.check_alive, runtime.readiness)
+            probes = await health.serve(app, args.liveness_port)
+        try:
+            # standalone: kopf's peering would only pause replicas; the Lease elects one
+            await kopf.operator(standalone=True, memo=kopf.Memo(runtime=runtime), **scope)
+        finally:
+            if probes is not None:
+                await probes.cleanup()
+
+    asyncio.run(operate())
     return 0
 
 

@@ -1,9 +1,9 @@
 """The kopf layer: watch events become keys in the controllers' work queues, nothing else.
 
-kopf watches Schedules, Tasks and the Jobs that carry the `kadence.dev/task` label and
-serves the liveness probe. Each event updates the store and marks dirty the keys it
-concerns: a Task's change concerns the Task, its queue and the Schedule that controls
-it; a Job's change concerns its Task and its queue. Handlers are `on.event` only: kopf
+kopf watches Schedules, Tasks and the Jobs that carry the `kadence.dev/task` label. Each
+event updates the store and marks dirty the keys it concerns: a Task's change concerns
+the Task, its queue and the Schedule that controls it; a Job's change concerns its Task
+and its queue. Handlers are `on.event` only: kopf
 keeps no state on the objects (no annotations, no finalizers), so GitOps tools see only
 what they applied.
 """
@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from kadence import GROUP, VERSION, metrics
+from kadence.background import spawn
 from kadence.config import OperatorConfig
 from kadence.guard import AdmissionGuard
-from kadence.kube import ApiError, Kube
+from kadence.kube import ApiError, Kube, default_namespace
+from kadence.leader import LeaderElector, identity
 from kadence.models import TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL
 from kadence.queues import QueueController
@@ -34,6 +36,9 @@ from kadence.tasks import TaskController, report_finished
 log = logging.getLogger(__name__)
 
 RELIST_SECONDS = 300.0
+RELIST_AFTER_LISTING = 2.0
+DRAIN_SECONDS = 10.0
+"""On a clean shutdown, how long the reconciles in flight may take to finish."""
 
 
 def utcnow() -> datetime:
@@ -41,11 +46,15 @@ def utcnow() -> datetime:
 
 
 class Runtime:
-    """The store, the three controllers, and what routes events to them."""
+    """The store, the three controllers, what routes events to them, and who may act.
+
+    Every replica watches and keeps its store warm; only the one that holds the Lease
+    (`leader`) runs the controllers' workers and writes.
+    """
 
     def __init__(self, config: OperatorConfig) -> None:
         self.config = config
-        self.kube = Kube()
+        self.kube = Kube(may_write=self.may_write)
         self.store = Store()
         task_status = StatusWriter(
             self.kube, "tasks", TaskStatus, self.store.tasks.get, self.store.put_task,
@@ -57,6 +66,19 @@ class Runtime:
             if admission.require_policies
             else None
         )
+        election = config.leader_election
+        self.elector = (
+            LeaderElector(
+                self.kube,
+                election,
+                election.lease_namespace or default_namespace(),
+                identity(),
+                started=self._lead,
+                stopped=self._follow,
+            )
+            if election.enabled
+            else None
+        )
         self.schedules = ScheduleController(
             self.kube, self.store, task_status, utcnow, held=self.held
         )
@@ -65,7 +87,22 @@ class Runtime:
             self.kube, self.store, task_status, config, utcnow, held=self.held
         )
         metrics.name_queues([*config.queues.capacity, *config.queues.shared])
+        self.started = False
         self._loops: list[asyncio.Task[None]] = []
+        self._leading_loops: list[asyncio.Task[None]] = []
+        self._relist_soon: asyncio.TimerHandle | None = None
+
+    @property
+    def controllers(self) -> tuple[ScheduleController, TaskController, QueueController]:
+        return self.schedules, self.tasks, self.queues
+
+    def may_write(self) -> bool:
+        """Whether this replica may change the cluster now (the fence on every write)."""
+        return self.elector is None or self.elector.leading
+
+    def leading(self) -> bool:
+        """Whether this replica acts: it leads and its workers run."""
+        return self.may_write() and self.schedules.queue.working
 
     def held(self) -> str | None:
         """Why no Job may be made now, or None."""
@@ -79,7 +116,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Load every Task and Job first, so that no reconcile decides on half a world; and
-        know whether the admission policies are in place before any Job could be made."""
+        know whether the admission policies are in place before any Job could be made.
+        Then lead at once (no leader election), or compete for the Lease."""
         for namespace in self._scopes():
             for task in (await self.kube.list("tasks", namespace)).items:
                 self.store.put_task(task)
@@ -93,10 +131,49 @@ class Runtime:
                 "admission.requirePolicies is false: Jobs are made without the "
                 "admission policies that keep tenants apart (single-tenant use only)"
             )
-        for controller in (self.schedules, self.tasks, self.queues):
-            controller.queue.start()
-        self._loops.append(asyncio.create_task(self.queues.resync(), name="kadence-resync"))
         self._loops.append(asyncio.create_task(self._relist(), name="kadence-relist"))
+        self.started = True
+        if self.elector is None:
+            await self._lead()
+        else:
+            self._loops.append(asyncio.create_task(self.elector.run(), name="kadence-election"))
+
+    async def _lead(self) -> None:
+        """Start acting. A replica that takes over lists everything again first, so that it
+        decides on a world at least as new as the moment it won the Lease (its watches may
+        lag what the old leader wrote last), and reconciles every object once."""
+        if self.elector is not None:
+            try:
+                await self.relist(refresh=True)
+            except ApiError as error:
+                log.warning("listing on takeover failed; acting on the watched state: %s", error)
+        for key in list(self.store.schedules):
+            self.schedules.queue.add(key)
+        for key in list(self.store.tasks):
+            self.tasks.queue.add(key)
+        self.queues.add_all()
+        for controller in self.controllers:
+            controller.queue.start()
+        self._leading_loops = [asyncio.create_task(self.queues.resync(), name="kadence-resync")]
+
+    async def _follow(self) -> None:
+        """Stop acting (the Lease is lost): the workers stop, the watches go on."""
+        for loop in self._leading_loops:
+            loop.cancel()
+        self._leading_loops = []
+        for controller in self.controllers:
+            await controller.queue.stop()
+
+    def readiness(self) -> dict[str, object]:
+        """What /readyz says: started (ready to act or to take over), and who leads."""
+        elector = self.elector
+        return {
+            "ready": self.started,
+            "leading": self.leading(),
+            "identity": elector.identity if elector is not None else None,
+            "leader": elector.holder if elector is not None else None,
+            "lease": f"{elector.namespace}/{elector.name}" if elector is not None else None,
+        }
 
     def _scopes(self) -> list[str | None]:
         """The namespaces to list: each watched one, or all at once."""
@@ -112,35 +189,62 @@ class Runtime:
             except ApiError as error:
                 log.warning("re-list failed, trying again later: %s", error)
 
-    async def relist(self) -> None:
+    async def relist(self, *, refresh: bool = False) -> None:
+        """List everything and forget what no longer exists; with `refresh`, also take in
+        what the list shows (newer than the store only) and mark it dirty."""
         for namespace in self._scopes():
             schedules = await self.kube.list("schedules", namespace)
             tasks = await self.kube.list("tasks", namespace)
             jobs = await self.kube.list_jobs(TASK_LABEL, namespace)
-            for listing, stored, gone in (
+            for listing, stored, handle in (
                 (schedules, self.store.schedules, self.schedule_event),
                 (tasks, self.store.tasks, self.task_event),
                 (jobs, self.store.jobs, self.job_event),
             ):
                 for body in stale(stored, listing.items, listing.resource_version, namespace):
                     log.info("%s/%s no longer exists; forgotten", *key_of(body))
-                    gone("DELETED", body)
+                    handle("DELETED", body)
+                if refresh:
+                    for body in listing.items:
+                        handle("MODIFIED", body)
+
+    def listed(self) -> None:
+        """kopf listed a kind again (at start, or after its watch expired with 410 Gone or
+        broke): what was deleted meanwhile came with no event, so list everything soon
+        and forget it. One list follows a burst of listed objects."""
+        if self._relist_soon is not None or not self.started:
+            return
+        self._relist_soon = asyncio.get_running_loop().call_later(
+            RELIST_AFTER_LISTING, self._relist_now
+        )
+
+    def _relist_now(self) -> None:
+        self._relist_soon = None
+        spawn(self.relist())
 
     def check_alive(self) -> None:
         """Fail the liveness probe when a worker or a loop has died, so that the pod is
         restarted."""
-        for controller in (self.schedules, self.tasks, self.queues):
+        for controller in self.controllers:
             if not controller.queue.alive:
                 raise RuntimeError(f"the {controller.queue.name} workers have stopped")
-        for loop in self._loops:
+        for loop in [*self._loops, *self._leading_loops]:
             if loop.done():
                 raise RuntimeError(f"the {loop.get_name()} loop has stopped")
 
     async def stop(self) -> None:
+        """A clean shutdown: stop competing, let the reconciles in flight finish their
+        writes, then hand the Lease over so that a standby takes it at once."""
         for loop in self._loops:
             loop.cancel()
-        for controller in (self.schedules, self.tasks, self.queues):
-            await controller.queue.stop()
+        for loop in self._leading_loops:
+            loop.cancel()
+        grace = self.elector.lease_duration.total_seconds() / 2 if self.elector else DRAIN_SECONDS
+        await asyncio.gather(
+            *(controller.queue.drain(min(grace, DRAIN_SECONDS)) for controller in self.controllers)
+        )
+        if self.elector is not None:
+            await self.elector.release()
 
     def schedule_event(self, kind: str, body: Body) -> None:
         key = key_of(body)
@@ -205,23 +309,26 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await runtime_of(memo).stop()
 
 
-@kopf.on.probe(id="kadence", errors=kopf.ErrorsMode.PERMANENT)
-def alive(memo: kopf.Memo, **_: Any) -> dict[str, int]:
-    runtime = runtime_of(memo)
-    runtime.check_alive()
-    return {"schedules": len(runtime.store.schedules), "tasks": len(runtime.store.tasks)}
+def _route(runtime: Runtime, handle: Callable[[str, Body], None], event: kopf.RawEvent) -> None:
+    """Hand the event on; an event with no type is kopf listing again (see `listed`)."""
+    if event["type"] is None:
+        runtime.listed()
+    handle(str(event["type"]), _plain(event["object"]))
 
 
 @kopf.on.event(GROUP, VERSION, "schedules")
 async def schedule_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    runtime_of(memo).schedule_event(str(event["type"]), _plain(event["object"]))
+    runtime = runtime_of(memo)
+    _route(runtime, runtime.schedule_event, event)
 
 
 @kopf.on.event(GROUP, VERSION, "tasks")
 async def task_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    runtime_of(memo).task_event(str(event["type"]), _plain(event["object"]))
+    runtime = runtime_of(memo)
+    _route(runtime, runtime.task_event, event)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={TASK_LABEL: kopf.PRESENT})
 async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    runtime_of(memo).job_event(str(event["type"]), _plain(event["object"]))
+    runtime = runtime_of(memo)
+    _route(runtime, runtime.job_event, event)

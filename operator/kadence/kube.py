@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from kubernetes import client, config
@@ -26,6 +28,8 @@ from kadence.background import spawn
 log = logging.getLogger(__name__)
 
 API_THREADS = 32
+LEASE_TIMEOUT = 5.0
+"""Seconds a Lease request may take: a renewal stuck longer than this is a failed one."""
 
 T = TypeVar("T")
 
@@ -55,6 +59,13 @@ class ApiError(Exception):
     def user_error(self) -> bool:
         """The request itself is wrong (invalid, forbidden, namespace gone): retrying won't help."""
         return self.status in (400, 403, 404, 409, 413, 422)
+
+
+class NotLeading(Exception):
+    """A write was stopped before it left: this replica does not lead."""
+
+
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def _api_error(error: ApiException) -> ApiError:
@@ -125,24 +136,73 @@ class KubeApi(Protocol):
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
 
 
-class Kube:
-    """Async wrappers over the calls kadence makes; each counts as one API request."""
+class LeaseApi(Protocol):
+    """The calls leader election makes on its Lease; never fenced (they are the fence)."""
 
-    def __init__(self) -> None:
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def write_lease(self, lease: dict[str, Any], *, create: bool) -> dict[str, Any]: ...
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+WRITES = frozenset({"create", "patch", "patch_status", "delete"})
+"""Verbs that change the cluster: only a replica that leads may send them."""
+
+LEASES = ("coordination.k8s.io", "v1", "leases")
+
+
+def default_namespace() -> str:
+    """The namespace the operator runs in: the pod's (downward API, or its ServiceAccount's
+    mount), else the current kubeconfig context's, else `default`."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        pass
+    try:
+        _, context = config.list_kube_config_contexts()
+    except (config.ConfigException, OSError, TypeError):
+        return "default"
+    return str((context or {}).get("context", {}).get("namespace") or "default")
+
+
+class Kube:
+    """Async wrappers over the calls kadence makes; each counts as one API request.
+
+    `may_write` is asked right before each write leaves for the API server (in the
+    thread that sends it): a replica that does not lead, or no longer knows that it does,
+    sends none.
+    """
+
+    def __init__(self, may_write: Callable[[], bool] = lambda: True) -> None:
         self._executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube")
         api = client.ApiClient()
         self._custom = client.CustomObjectsApi(api)
         self._batch = client.BatchV1Api(api)
         self._core = client.CoreV1Api(api)
         self._instance = socket.gethostname()
+        self.may_write = may_write
 
     async def _call(
         self, verb: str, resource: str, fn: Callable[..., T], *args: Any, **kwargs: Any
     ) -> T:
         loop = asyncio.get_running_loop()
         code = "2xx"
+
+        def send() -> T:
+            if verb in WRITES and not self.may_write():
+                raise NotLeading
+            return fn(*args, **kwargs)
+
         try:
-            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+            return await loop.run_in_executor(self._executor, send)
+        except NotLeading:
+            code = ""  # never sent: not an API request
+            raise ApiError(
+                0, "NotLeading", f"{verb} {resource}: this replica does not lead"
+            ) from None
         except ApiException as error:
             code = str(error.status or 0)
             raise _api_error(error) from None
@@ -150,7 +210,8 @@ class Kube:
             code = "0"
             raise ApiError(0, "Unreachable", str(error)) from None
         finally:
-            metrics.API_REQUESTS.labels(verb=verb, resource=resource, code=code).inc()
+            if code:
+                metrics.API_REQUESTS.labels(verb=verb, resource=resource, code=code).inc()
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         obj = await self._call(
@@ -303,6 +364,35 @@ class Kube:
             )  # fmt: skip
         except ApiError as error:
             log.debug("could not record event %s: %s", body["reason"], error)
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found = await self._call(
+                "get", "leases", self._custom.get_namespaced_custom_object,
+                *LEASES[:2], namespace, LEASES[2], name, _request_timeout=LEASE_TIMEOUT,
+            )  # fmt: skip
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+        return _json_object(found)
+
+    async def write_lease(self, lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        """Create the Lease, or replace it on the resourceVersion it was read at (so that of
+        two replicas writing at once, one is refused)."""
+        meta = lease["metadata"]
+        if create:
+            written = await self._call(
+                "lease_create", "leases", self._custom.create_namespaced_custom_object,
+                *LEASES[:2], meta["namespace"], LEASES[2], lease, _request_timeout=LEASE_TIMEOUT,
+            )  # fmt: skip
+        else:
+            written = await self._call(
+                "lease_update", "leases", self._custom.replace_namespaced_custom_object,
+                *LEASES[:2], meta["namespace"], LEASES[2], meta["name"], lease,
+                _request_timeout=LEASE_TIMEOUT,
+            )  # fmt: skip
+        return _json_object(written)
 
     async def delete_job(self, namespace: str, name: str) -> None:
         await self._call(

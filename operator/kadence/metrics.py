@@ -95,6 +95,14 @@ ADMISSION_POLICIES_MISSING = Gauge(
     "Admission policies or bindings the operator needs and did not find; no Job is made "
     "while this is above 0.",
 )
+LEADER = Gauge(
+    "kadence_leader",
+    "1 on the replica that holds the Lease and acts, 0 on a standby.",
+)
+LEADER_TRANSITIONS = Counter(
+    "kadence_leader_transitions_total",
+    "Times this replica became the leader.",
+)
 API_REQUESTS = Counter(
     "kadence_api_requests_total",
     "Requests made to the Kubernetes API, by verb, resource and response code (2xx for "
@@ -127,17 +135,22 @@ _TIMES = (
 
 
 class StateCollector(Collector):
-    """Per-Schedule and per-queue series, built from the store at each scrape."""
+    """Per-Schedule and per-queue series, built from the store at each scrape; only the
+    leader exports them, so that two replicas never give each series twice."""
 
     def __init__(
         self,
         schedules: Callable[[], Iterable[Mapping[str, Any]]],
         queues: Callable[[], Iterable[QueueState]],
+        leading: Callable[[], bool],
     ) -> None:
         self._schedules = schedules
         self._queues = queues
+        self._leading = leading
 
     def collect(self) -> Iterator[Metric]:
+        if not self._leading():
+            return
         yield from schedule_metrics(list(self._schedules()))
         yield from queue_metrics(list(self._queues()))
 

@@ -6,6 +6,10 @@ key is ever processed by two workers at once and no change is lost. A failed key
 back after an exponential backoff with jitter; a key that succeeds forgets its failures,
 and comes back after the delay its reconcile returns, if any (a deadline). Delayed adds
 are timers that `stop` cancels.
+
+Workers run only while this replica leads: a standby keeps adding keys (its store stays
+warm) without reconciling them; `start` and `stop` may alternate for the life of the
+process, and `drain` lets the reconciles in flight finish before a clean shutdown.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class WorkQueue(Generic[K]):
         self._failures: dict[K, int] = {}
         self._last_error: dict[K, str] = {}
         self._running: list[asyncio.Task[None]] = []
+        self._idle: set[asyncio.Task[None]] = set()
+        self._draining = False
         metrics.WORKQUEUE_DEPTH.labels(kind=name).set_function(lambda: len(self._dirty))
 
     def add(self, key: K) -> None:
@@ -102,32 +108,59 @@ class WorkQueue(Generic[K]):
 
     @property
     def alive(self) -> bool:
-        """Whether every worker is still running (the liveness probe asks)."""
-        return bool(self._running) and not any(worker.done() for worker in self._running)
+        """Whether no started worker has died (the liveness probe asks; a standby has
+        none, and that is alive)."""
+        return not any(worker.done() for worker in self._running)
+
+    @property
+    def working(self) -> bool:
+        return bool(self._running)
 
     def start(self) -> None:
+        self._draining = False
         self._running = [
             asyncio.create_task(self._work(), name=f"kadence-{self.name}-{n}")
             for n in range(self._workers)
         ]
 
     async def stop(self) -> None:
-        """Stop the workers and cancel every pending timer."""
+        """Stop the workers at once and cancel every pending timer; the keys stay, to be
+        reconciled if the workers start again."""
         for _, handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
         for worker in self._running:
             worker.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
+        self._running = []
+        self._idle.clear()
+
+    async def drain(self, grace: float) -> None:
+        """Take no new key, let the reconciles in flight finish (for at most `grace`
+        seconds), then stop."""
+        self._draining = True
+        for worker in self._idle:
+            worker.cancel()
+        busy = [worker for worker in self._running if not worker.done()]
+        if busy:
+            await asyncio.wait(busy, timeout=grace)
+        await self.stop()
 
     async def _work(self) -> None:
-        while True:
-            key = await self._ready.get()
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._draining:
+            self._idle.add(me)
+            try:
+                key = await self._ready.get()
+            finally:
+                self._idle.discard(me)
             self._dirty.discard(key)
             self._processing.add(key)
             try:
                 requeue_after = await self._reconcile(key)
             except asyncio.CancelledError:
+                self._dirty.add(key)  # stopped mid-way: reconcile it again on the next start
                 raise
             except Exception as error:  # one object must never stop the others
                 self._failed(key, error)

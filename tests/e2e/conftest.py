@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import json
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping

@@ -452,7 +452,7 @@ def code_families() -> dict[str, str]:
     histograms at import, the store's series through StateCollector), as an exposition
     declares them."""
     state = CollectorRegistry()
-    state.register(StateCollector(lambda: [], lambda: []))
+    state.register(StateCollector(lambda: [], lambda: [], lambda: True))
     found: dict[str, str] = {}
     for registry in (REGISTRY, state):
         found.update(families(generate_latest(registry).decode()))

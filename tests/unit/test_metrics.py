@@ -26,7 +26,7 @@ def scrape(
     schedules: list[dict[str, Any]], queues: list[QueueState] | None = None
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     registry = CollectorRegistry()
-    registry.register(StateCollector(lambda: schedules, lambda: queues or []))
+    registry.register(StateCollector(lambda: schedules, lambda: queues or [], lambda: True))
     text = generate_latest(registry).decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

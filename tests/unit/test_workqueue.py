@@ -196,12 +196,80 @@ def test_liveness_notices_a_dead_worker() -> None:
 
     async def scenario() -> None:
         queue: WorkQueue[str] = WorkQueue("test", reconcile, workers=2)
-        assert not queue.alive
+        assert queue.alive, "a standby has no workers and is alive"
+        assert not queue.working
         queue.start()
         assert queue.alive
+        assert queue.working
         queue._running[0].cancel()
         await asyncio.sleep(0)
         assert not queue.alive
         await queue.stop()
+        assert queue.alive
+        assert not queue.working
+
+    run(scenario)
+
+
+def test_a_standby_keeps_keys_until_its_workers_start() -> None:
+    calls: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        calls.append(key)
+
+    async def scenario() -> None:
+        queue: WorkQueue[str] = WorkQueue("test", reconcile, workers=2)
+        queue.add("a")
+        queue.add("b")
+        queue.add("a")
+        await asyncio.sleep(0.05)
+        assert calls == [], "no worker runs before start"
+        queue.start()
+        await until(lambda: sorted(calls) == ["a", "b"])
+        await queue.stop()
+
+    run(scenario)
+
+
+def test_a_key_stopped_mid_reconcile_is_reconciled_again_after_a_restart() -> None:
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    async def reconcile(key: str) -> None:
+        calls.append(key)
+        await release.wait()
+
+    async def scenario() -> None:
+        queue: WorkQueue[str] = WorkQueue("test", reconcile, workers=1)
+        queue.start()
+        queue.add("a")
+        await until(lambda: calls == ["a"])
+        await queue.stop()
+        release.set()
+        queue.start()
+        await until(lambda: calls == ["a", "a"])
+        await queue.stop()
+
+    run(scenario)
+
+
+def test_drain_lets_the_reconcile_in_flight_finish_and_takes_no_new_key() -> None:
+    finished: list[str] = []
+    release = asyncio.Event()
+
+    async def reconcile(key: str) -> None:
+        await release.wait()
+        finished.append(key)
+
+    async def scenario() -> None:
+        queue: WorkQueue[str] = WorkQueue("test", reconcile, workers=1)
+        queue.start()
+        queue.add("in-flight")
+        await asyncio.sleep(0.01)
+        queue.add("waiting")
+        asyncio.get_running_loop().call_later(0.05, release.set)
+        await queue.drain(5)
+        assert finished == ["in-flight"]
+        assert not queue.working
 
     run(scenario)
