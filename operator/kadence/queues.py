@@ -17,6 +17,7 @@ from datetime import datetime
 
 from kadence import metrics
 from kadence.config import OperatorConfig, QueueKey
+from kadence.faults import crash_point
 from kadence.jobs import DataTooLarge, build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import TaskPhase, TaskStatus
@@ -163,6 +164,7 @@ class QueueController:
             await self._fail(task, f"the Job was refused: {error.message}", now)
             return
         self._store.put_job(job)
+        crash_point("job-created")
         name = job["metadata"]["name"]
         await self._status.update(
             key,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from kadence import metrics
+from kadence.faults import crash_point
 from kadence.jobs import build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import ScheduleSpec, TaskPhase, TaskStatus
@@ -135,6 +136,7 @@ class ScheduleController:
                 raise
             created = await self._kube.get("tasks", *key_of(task))
         else:
+            crash_point("task-created")
             label = metrics.queue_label(scheduler_of(task))
             metrics.TASKS_CREATED.labels(scheduler_id=label).inc()
             made_for = parse_time(task["spec"].get("deadlineAt"))
