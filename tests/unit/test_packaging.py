@@ -21,12 +21,14 @@ from typing import Any
 import pytest
 import yaml
 
-from kadence.config import parse_config
+from kadence.config import ConfigError, parse_config
 from kadence.models import ScheduleSpec, TaskSpec
 from tests.support.chart import (
     CHART,
     DEPLOY,
     EXAMPLES,
+    NAMESPACE,
+    RELEASE,
     REPO,
     helm_template,
     parse_documents,
@@ -203,6 +205,9 @@ def test_chart_ships_the_repository_crds():
             "rbac": {"aggregateToDefaultRoles": False},
             "networkPolicy": {"metricsFrom": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}]},
         },
+        {"replicas": 1},
+        {"replicas": 1, "leaderElection": {"enabled": False}},
+        {"replicas": 3, "podDisruptionBudget": {"maxUnavailable": "50%"}},
     ],
 )
 def test_helm_lint_is_clean(helm, values, tmp_path):
@@ -226,6 +231,9 @@ def test_chart_renders_for_supported_kubernetes(helm, kube_version):
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
         "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
     } <= kinds
 
 
@@ -246,6 +254,79 @@ def test_default_config_is_what_the_operator_accepts(chart):
     assert config.queues.default_capacity == 10
     assert config.queues.capacity == {}
     assert config.namespaces == []
+    assert config.leader_election.enabled is True
+
+
+@pytest.mark.parametrize(
+    ("release", "namespace", "lease"),
+    [("kadence", "kadence-system", "kadence"), ("scheduler", "jobs", "scheduler-kadence")],
+)
+def test_config_names_the_release_lease(helm, release, namespace, lease):
+    objects = render_helm(helm, release=release, namespace=namespace)
+    assert config_of(objects)["leaderElection"] == {
+        "enabled": True,
+        "leaseName": lease,  # the release's full name, as the Deployment's
+        "leaseNamespace": namespace,  # the release's namespace, not the pod's by default
+        "leaseDuration": "15s",
+        "renewDeadline": "10s",
+        "retryPeriod": "2s",
+    }
+    assert the(objects, "Deployment")["metadata"]["name"] == lease
+    election = parse_config(the(objects, "ConfigMap")["data"]["config.yaml"]).leader_election
+    assert (election.lease_name, election.lease_namespace) == (lease, namespace)
+
+
+def test_config_carries_the_leader_election_values(helm):
+    values = {"leaseDuration": "1m", "renewDeadline": "40s", "retryPeriod": "5s"}
+    objects = render_helm(helm, {"leaderElection": values})
+    election = parse_config(the(objects, "ConfigMap")["data"]["config.yaml"]).leader_election
+    assert election.enabled is True
+    assert (election.lease_duration, election.renew_deadline, election.retry_period) == (
+        "1m",
+        "40s",
+        "5s",
+    )
+    off = render_helm(helm, {"leaderElection": {"enabled": False}, "replicas": 1})
+    assert (
+        parse_config(the(off, "ConfigMap")["data"]["config.yaml"]).leader_election.enabled is False
+    )
+
+
+def leader_election_config(**timing: str) -> str:
+    return yaml.safe_dump({"leaderElection": timing})
+
+
+@pytest.mark.parametrize(
+    ("timing", "message"),
+    [
+        ({"leaseDuration": "10s"}, "leaseDuration (10s) must be longer than"),
+        ({"leaseDuration": "1m", "renewDeadline": "1m"}, "leaseDuration (1m) must be longer"),
+        ({"renewDeadline": "2s"}, "renewDeadline (2s) must be longer than"),
+        ({"leaseDuration": "1h", "renewDeadline": "1h1s"}, "leaseDuration (1h) must be longer"),
+        ({"retryPeriod": "0s"}, "retryPeriod (0s) must be at least 1s"),
+    ],
+)
+def test_chart_refuses_leader_election_timing_the_operator_refuses(helm, timing, message):
+    """A helm install fails with the reason, instead of a pod that cannot start."""
+    result = helm_template(helm, {"leaderElection": timing}, check=False)
+    assert result.returncode != 0, timing
+    assert message in result.stderr
+    with pytest.raises(ConfigError):
+        parse_config(leader_election_config(**timing))
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        {"leaseDuration": "1m", "renewDeadline": "59s", "retryPeriod": "58s"},
+        {"leaseDuration": "1h1s", "renewDeadline": "1h", "retryPeriod": "59m59s"},
+        {"leaseDuration": "3s", "renewDeadline": "2s", "retryPeriod": "1s"},
+    ],
+)
+def test_chart_accepts_leader_election_timing_the_operator_accepts(helm, timing):
+    objects = render_helm(helm, {"leaderElection": timing})
+    parse_config(the(objects, "ConfigMap")["data"]["config.yaml"])
+    parse_config(leader_election_config(**timing))
 
 
 def test_config_carries_the_values(helm):
@@ -291,6 +372,16 @@ def test_config_change_restarts_the_operator(helm):
         {"networkPolicy": {"metricsFrom": [{}]}},
         {"networkPolicy": {"metricsFrom": [{"ipBlock": {"except": ["10.0.0.0/8"]}}]}},
         {"networkPolicy": {"metricsFrom": [{"podSelector": {"matchLabels": {"a": 1}}}]}},
+        {"replicas": 0},
+        {"replicas": "2"},
+        {"leaderElection": {"enabled": "yes"}},
+        {"leaderElection": {"leaseDuration": 15}},
+        {"leaderElection": {"renewDeadline": "10 s"}},
+        {"leaderElection": {"retryPeriod": "500ms"}},
+        {"leaderElection": {"leaseName": "other"}},  # the chart names it after the release
+        {"podDisruptionBudget": {"minAvailable": 1}},  # would block drains with a standby down
+        {"podDisruptionBudget": {"maxUnavailable": 0}},
+        {"terminationGracePeriodSeconds": "30"},
     ],
 )
 def test_schema_rejects_bad_values(helm, values):
@@ -304,11 +395,9 @@ def container(objects: Iterable[dict]) -> dict:
     return only
 
 
-def test_deployment_runs_one_restricted_operator(chart):
+def test_deployment_runs_restricted_operators(chart):
     deployment = the(chart, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == the(chart, "ServiceAccount")["metadata"]["name"]
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -335,8 +424,6 @@ def test_deployment_runs_one_restricted_operator(chart):
     ]
     ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
     assert ports == {"healthz": 8080, "metrics": 9090}
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     assert set(operator["resources"]) == {"requests", "limits"}
     assert operator["resources"]["limits"]["memory"]
     mounts = {m["mountPath"]: m["name"] for m in operator["volumeMounts"]}
@@ -344,6 +431,139 @@ def test_deployment_runs_one_restricted_operator(chart):
     assert "emptyDir" in volumes[mounts["/tmp"]]
     configmap = the(chart, "ConfigMap")["metadata"]["name"]
     assert volumes[mounts["/etc/kadence"]]["configMap"]["name"] == configmap
+
+
+# --- Replicas and leader election -----------------------------------------------------------
+
+
+def pod_spec(objects: Iterable[dict]) -> dict:
+    return dict(the(objects, "Deployment")["spec"]["template"]["spec"])
+
+
+@pytest.mark.parametrize("which", ["chart", "base"])
+def test_two_replicas_roll_without_a_gap(which, request):
+    """One leads, one stands by; a rollout starts a new pod (a standby, Ready once it has
+    listed everything) before it stops an old one."""
+    objects = request.getfixturevalue(which)
+    spec = the(objects, "Deployment")["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    # Time to stop acting before SIGKILL; Kubernetes' default, said out loud.
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+
+
+@pytest.mark.parametrize("which", ["chart", "base"])
+def test_readiness_is_readyz_and_liveness_healthz(which, request):
+    operator = container(request.getfixturevalue(which))
+    # Ready: everything listed, and leading or a warm standby; a rollout waits for it.
+    assert operator["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "healthz"}
+    # Alive: the workers run, whether leading or not (a standby must not be restarted).
+    for probe in ("livenessProbe", "startupProbe"):
+        assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
+    args = operator["args"]
+    assert ports["healthz"] == int(args[args.index("--liveness-port") + 1])
+
+
+@pytest.mark.parametrize("which", ["chart", "base"])
+def test_pod_knows_its_name_and_namespace(which, request):
+    """POD_NAME is the replica's identity in the Lease; POD_NAMESPACE the Lease's
+    namespace when the configuration leaves it empty."""
+    env = {e["name"]: e for e in container(request.getfixturevalue(which))["env"]}
+    assert env["POD_NAME"] == {
+        "name": "POD_NAME",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+    }
+    assert env["POD_NAMESPACE"] == {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    }
+
+
+@pytest.mark.parametrize("which", ["chart", "base"])
+def test_disruption_budget_keeps_a_standby_through_drains(which, request):
+    objects = request.getfixturevalue(which)
+    budget = the(objects, "PodDisruptionBudget")
+    deployment = the(objects, "Deployment")
+    assert budget["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    spec = budget["spec"]
+    # maxUnavailable, never minAvailable: a standby that is not Ready must not block a drain.
+    assert spec["maxUnavailable"] == 1
+    assert "minAvailable" not in spec
+    assert spec["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert spec["selector"] == deployment["spec"]["selector"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_one_replica_still_works_and_gets_no_disruption_budget(helm):
+    objects = render_helm(helm, {"replicas": 1})
+    spec = the(objects, "Deployment")["spec"]
+    assert spec["replicas"] == 1
+    # Leader election still on: a rollout brings the new pod up as a standby first.
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert config_of(objects)["leaderElection"]["enabled"] is True
+    # A budget over the only pod would be no help to anyone and only get in a drain's way.
+    assert not select(objects, "PodDisruptionBudget")
+    assert select(objects, "Role")
+
+
+def test_disruption_budget_can_be_turned_off_or_widened(helm):
+    assert not select(
+        render_helm(helm, {"podDisruptionBudget": {"enabled": False}}), "PodDisruptionBudget"
+    )
+    wide = render_helm(helm, {"replicas": 3, "podDisruptionBudget": {"maxUnavailable": 2}})
+    assert the(wide, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 2
+
+
+def test_without_leader_election_one_pod_replaces_the_other(helm):
+    objects = render_helm(helm, {"replicas": 1, "leaderElection": {"enabled": False}})
+    spec = the(objects, "Deployment")["spec"]
+    assert spec["replicas"] == 1
+    # Every pod acts: the old one is gone before the new one starts.
+    assert spec["strategy"] == {"type": "Recreate"}
+    assert config_of(objects)["leaderElection"]["enabled"] is False
+    assert not [r for r in select(objects, "Role") if "leader" in r["metadata"]["name"]]
+    refused = helm_template(helm, {"leaderElection": {"enabled": False}}, check=False)
+    assert refused.returncode != 0  # two replicas that both act
+    assert "replicas > 1 needs leaderElection.enabled" in refused.stderr
+
+
+@pytest.mark.parametrize("which", ["chart", "base"])
+def test_pods_spread_over_nodes_by_default(which, request):
+    objects = request.getfixturevalue(which)
+    selector = the(objects, "Deployment")["spec"]["selector"]
+    assert pod_spec(objects)["affinity"] == {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": selector,
+                    },
+                }
+            ]
+        }
+    }
+    # Preferred, not required: a one-node cluster still runs both.
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in str(pod_spec(objects))
+
+
+def test_a_given_affinity_replaces_the_default(helm):
+    zone = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["ops"]}]}
+                ]
+            }
+        }
+    }
+    assert pod_spec(render_helm(helm, {"affinity": zone}))["affinity"] == zone
 
 
 def test_image_values(helm):
@@ -379,6 +599,15 @@ FRAMEWORK: dict[tuple[str, str], set[str]] = {
     ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): {"get"},
 }
 POLICY_NAMES = ["kadence-require-job-create", "kadence-operator-only", "kadence-operator-jobs"]
+# In the release's namespace only, in every mode: leader election on the Lease named after
+# the release (get and update by that name; create cannot be restricted by name), and the
+# LeaderElection Event on it.
+LEADER_ELECTION: dict[tuple[str, str], set[str]] = {
+    ("coordination.k8s.io", "leases"): {"get", "update", "create"},
+    ("", "events"): {"create"},
+    ("events.k8s.io", "events"): {"create"},
+}
+LEASE = RELEASE  # the release's full name: "kadence" for release "kadence"
 NEEDED = [(g, r, v) for (g, r), verbs in WORKLOAD.items() for v in sorted(verbs)]
 FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
 # The ClusterRoles for people (rbac.aggregateToDefaultRoles), bound to no one by kadence.
@@ -456,7 +685,12 @@ def test_rbac_is_least_privilege(which, request):
             rule["resources"]
         )
         assert not {"customresourcedefinitions", "namespaces"} & set(rule["resources"]), rule
-        if "resourceNames" in rule:  # only the read of its own admission policies
+        # Only the read of its own admission policies, and its own Lease.
+        if "resourceNames" in rule and rule["apiGroups"] == ["coordination.k8s.io"]:
+            assert rule["resources"] == ["leases"], rule
+            assert rule["verbs"] == ["get", "update"], rule
+            assert rule["resourceNames"] == [LEASE], rule
+        elif "resourceNames" in rule:
             assert rule["apiGroups"] == ["admissionregistration.k8s.io"], rule
             assert rule["verbs"] == ["get"], rule
             assert rule["resourceNames"] == POLICY_NAMES, rule
@@ -467,7 +701,7 @@ def test_rbac_is_least_privilege(which, request):
         if role["metadata"]["name"] not in PEOPLE_ROLES
         for rule in role["rules"]
     ]
-    assert set(grants(operator_rules)) <= set(WORKLOAD) | set(FRAMEWORK)
+    assert set(grants(operator_rules)) <= set(WORKLOAD) | set(FRAMEWORK) | set(LEADER_ELECTION)
     for rule in operator_rules:
         if rule["apiGroups"] == ["admissionregistration.k8s.io"]:
             assert rule["resourceNames"] == POLICY_NAMES  # never every policy in the cluster
@@ -493,6 +727,66 @@ def test_cluster_wide_rbac_grants_exactly_what_the_operator_uses(which, request)
         ("", "namespaces", "list"),
     ]:
         assert not allows(bound_rules(objects, None), *removed), removed
+
+
+def merged(*granted: dict[tuple[str, str], set[str]]) -> dict[tuple[str, str], set[str]]:
+    result: dict[tuple[str, str], set[str]] = {}
+    for one in granted:
+        for key, verbs in one.items():
+            result.setdefault(key, set()).update(verbs)
+    return result
+
+
+def lease_verbs(rules: Iterable[dict], name: str) -> set[str]:
+    """What the rules allow on the Lease of this name."""
+    return {
+        verb
+        for rule in rules
+        if "coordination.k8s.io" in rule["apiGroups"] and "leases" in rule["resources"]
+        if name in rule.get("resourceNames", [name])
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.mark.parametrize("which", ["chart", "namespaced_chart", "base", "overlay"])
+def test_leader_election_rights_are_its_lease_in_the_release_namespace(which, request):
+    objects = request.getfixturevalue(which)
+    election = config_of(objects)["leaderElection"]
+    assert (election["leaseName"], election["leaseNamespace"]) == (LEASE, NAMESPACE)
+    role = the(objects, "Role", f"{RELEASE}-leader-election")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert grants(role["rules"]) == LEADER_ELECTION
+    binding = the(objects, "RoleBinding", f"{RELEASE}-leader-election")
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": f"{RELEASE}-leader-election",
+    }
+    # In the release's namespace: its own Lease read and renewed; any Lease created
+    # (RBAC cannot name what does not exist yet), but no other read or renewed.
+    here = bound_rules(objects, NAMESPACE)
+    assert lease_verbs(here, LEASE) == {"get", "update", "create"}
+    assert lease_verbs(here, "kube-scheduler") == {"create"}
+    # Nowhere else: not cluster-wide, not in the watched namespaces.
+    for elsewhere in [None, "default", *WATCHED]:
+        assert lease_verbs(bound_rules(objects, elsewhere), LEASE) == set(), elsewhere
+    if which in ("chart", "base"):
+        expected = merged(WORKLOAD, FRAMEWORK, LEADER_ELECTION)
+    else:  # the release's namespace is not watched: only the Lease and its Event there
+        expected = merged(FRAMEWORK, LEADER_ELECTION)
+    assert grants(here) == expected
+
+
+def test_leader_election_rights_follow_the_release(helm):
+    objects = render_helm(helm, release="scheduler", namespace="jobs")
+    role = the(objects, "Role", "scheduler-kadence-leader-election")
+    assert role["metadata"]["namespace"] == "jobs"
+    assert lease_verbs(role["rules"], "scheduler-kadence") == {"get", "update", "create"}
+    assert lease_verbs(role["rules"], "kadence") == {"create"}
+    assert config_of(objects)["leaderElection"]["leaseName"] == "scheduler-kadence"
+    off = render_helm(helm, {"replicas": 1, "leaderElection": {"enabled": False}})
+    assert not lease_verbs(all_rules(off), LEASE)
 
 
 @pytest.mark.parametrize("which", ["namespaced_chart", "overlay"])

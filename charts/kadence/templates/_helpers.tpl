@@ -83,6 +83,68 @@ admission:
     {{- range list "require-job-create" "operator-only" "operator-jobs" }}
     - {{ include "kadence.fullname" $ }}-{{ . }}
     {{- end }}
+leaderElection:
+  enabled: {{ .Values.leaderElection.enabled }}
+  leaseName: {{ include "kadence.fullname" . }}
+  leaseNamespace: {{ .Release.Namespace }}
+  leaseDuration: {{ .Values.leaderElection.leaseDuration | quote }}
+  renewDeadline: {{ .Values.leaderElection.renewDeadline | quote }}
+  retryPeriod: {{ .Values.leaderElection.retryPeriod | quote }}
+{{- end }}
+
+{{/*
+A duration of the form the schema allows (1h30m, 15m, 10s) in whole seconds.
+*/}}
+{{- define "kadence.seconds" -}}
+{{- $text := toString . -}}
+{{- $total := 0 -}}
+{{- range $unit, $factor := dict "h" 3600 "m" 60 "s" 1 -}}
+{{- $amount := regexFind (printf "[0-9]+%s" $unit) $text | trimSuffix $unit | default "0" | atoi -}}
+{{- $total = add $total (mul $amount $factor) -}}
+{{- end -}}
+{{- $total -}}
+{{- end }}
+
+{{/*
+Refuse values the operator would refuse at start-up, or that would let two pods act
+at once; the schema checks each value alone, this checks them together.
+*/}}
+{{- define "kadence.checkValues" -}}
+{{- $election := .Values.leaderElection -}}
+{{- $duration := include "kadence.seconds" $election.leaseDuration | atoi -}}
+{{- $renew := include "kadence.seconds" $election.renewDeadline | atoi -}}
+{{- $retry := include "kadence.seconds" $election.retryPeriod | atoi -}}
+{{- if lt $retry 1 -}}
+{{- fail (printf "leaderElection.retryPeriod (%s) must be at least 1s" $election.retryPeriod) -}}
+{{- end -}}
+{{- if le $duration $renew -}}
+{{- fail (printf "leaderElection.leaseDuration (%s) must be longer than leaderElection.renewDeadline (%s)" $election.leaseDuration $election.renewDeadline) -}}
+{{- end -}}
+{{- if le $renew $retry -}}
+{{- fail (printf "leaderElection.renewDeadline (%s) must be longer than leaderElection.retryPeriod (%s)" $election.renewDeadline $election.retryPeriod) -}}
+{{- end -}}
+{{- if and (not $election.enabled) (gt (int .Values.replicas) 1) -}}
+{{- fail "replicas > 1 needs leaderElection.enabled: without it every replica acts on its own" -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The pod's affinity: the user's, or else a preference for spreading the operator's
+pods over nodes, so that a node's loss takes the leader or the standby, not both.
+*/}}
+{{- define "kadence.affinity" -}}
+{{- if .Values.affinity -}}
+{{- toYaml .Values.affinity }}
+{{- else -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "kadence.selectorLabels" . | nindent 12 }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -164,8 +226,43 @@ kopf's watches); docs/security.md says which call needs it.
 {{- end }}
 
 {{/*
+What leader election needs, in the release's namespace only (a Role there, in
+every mode: with `namespaces` set, that namespace need not be watched).
+*/}}
+{{- define "kadence.leaderElectionRules" -}}
+# The Lease the replicas agree on a leader with: read and renewed by name only.
+- apiGroups:
+    - coordination.k8s.io
+  resources:
+    - leases
+  verbs:
+    - get
+    - update
+  resourceNames:
+    - {{ include "kadence.fullname" . }}
+# Made by the first replica when it is missing. RBAC cannot restrict create by
+# name (the object has none until it exists).
+- apiGroups:
+    - coordination.k8s.io
+  resources:
+    - leases
+  verbs:
+    - create
+# The LeaderElection Event on the Lease when a replica becomes leader: each one
+# new (never patched).
+- apiGroups:
+    - ""
+    - events.k8s.io
+  resources:
+    - events
+  verbs:
+    - create
+{{- end }}
+
+{{/*
 What the operator needs cluster-wide, in every mode. kopf runs standalone (no
-peering resources) with event posting off, and needs no
+peering resources: the replicas agree on a leader through their own Lease, see
+kadence.leaderElectionRules) with event posting off, and needs no
 CustomResourceDefinitions (it finds the resources by API discovery) and no
 namespaces (the watched namespaces are exact names, not patterns).
 */}}
