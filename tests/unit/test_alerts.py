@@ -49,6 +49,7 @@ ALERTS = {
     "KadenceScheduleFailing",
     "KadenceTaskQueuedTooLong",
     "KadenceOperatorDown",
+    "KadenceNoLeader",
     "KadenceOperatorNotFiring",
     "KadenceAdmissionPoliciesMissing",
 }
@@ -92,6 +93,7 @@ CUSTOM = {
     "consecutiveFailures": 5,
     "queueWaitSeconds": 120,
     "operatorDownFor": "2m",
+    "noLeaderFor": "3m",
     "notFiringSeconds": 240,
     "admissionPoliciesMissingFor": "1m",
     "job": "kadence-scraped",
@@ -131,13 +133,28 @@ def test_every_alert_says_what_happened_and_what_to_check(helm: Runner) -> None:
 def test_alert_labels_and_the_job_come_from_the_values(helm: Runner) -> None:
     default = rules(rule_groups(helm))
     assert 'up{job="kadence-metrics"}' in default["KadenceOperatorDown"]["expr"]
+    assert 'kadence_leader{job="kadence-metrics"}' in default["KadenceNoLeader"]["expr"]
     service = the(render_helm(helm), "Service")["metadata"]["name"]
     assert service == "kadence-metrics"  # the job a ServiceMonitor gives the target
     custom = rules(rule_groups(helm, **CUSTOM))
     assert 'up{job="kadence-scraped"}' in custom["KadenceOperatorDown"]["expr"]
-    assert "kadence-metrics" not in custom["KadenceOperatorDown"]["expr"]
+    assert 'kadence_leader{job="kadence-scraped"}' in custom["KadenceNoLeader"]["expr"]
+    for name in ("KadenceOperatorDown", "KadenceNoLeader"):
+        assert "kadence-metrics" not in custom[name]["expr"], name
     for name, rule in custom.items():
         assert rule["labels"]["team"] == "platform", name
+
+
+def test_no_leader_alert_only_with_leader_election(helm: Runner) -> None:
+    """Without leader election the one replica acts without a Lease and kadence_leader
+    stays 0: KadenceNoLeader would always fire, so it is left out."""
+    values = {
+        "replicas": 1,
+        "leaderElection": {"enabled": False},
+        "metrics": {"prometheusRule": {"enabled": True}},
+    }
+    groups = the(render_helm(helm, values), "PrometheusRule")["spec"]
+    assert set(rules(groups)) == ALERTS - {"KadenceNoLeader"}
 
 
 # -- the promtool unit tests ----------------------------------------------------------------
@@ -209,6 +226,9 @@ class Situation:
     firing: list[dict[str, str]]
     default_differs_at: str
     """A time at which the rules with the default thresholds decide the other way."""
+    default_firing: list[dict[str, str]] | None = None
+    """The labels the default rules fire with there, when not `firing`'s less `team`
+    (an alert on the default job keeps that job's label)."""
 
     def promtool_test(self) -> dict[str, Any]:
         cases: list[dict[str, Any]] = [
@@ -301,6 +321,20 @@ def custom_situations() -> list[Situation]:
             firing=[alert_labels("critical", job="kadence-scraped", instance=TARGET["instance"])],
             default_differs_at="2m",
         ),
+        # No replica of the job named in the values leads for 3m (not 1m): both stand by.
+        Situation(
+            "KadenceNoLeader",
+            {
+                'kadence_leader{job="kadence-scraped",instance="10.244.0.7:9090"}': "0x10",
+                'kadence_leader{job="kadence-scraped",instance="10.244.0.8:9090"}': "0x10",
+                selector("kadence_leader"): "0x10",  # the default job: not the custom rules'
+            },
+            quiet=["2m"],
+            fires_at="3m",
+            firing=[alert_labels("critical", job="kadence-scraped")],
+            default_differs_at="2m",
+            default_firing=[{"severity": "critical", "job": TARGET["job"]}],
+        ),
         # A Ready, enabled Schedule 240s overdue (not 900s).
         Situation(
             "KadenceOperatorNotFiring",
@@ -370,14 +404,10 @@ def test_the_default_thresholds_decide_the_same_situations_the_other_way(
     for situation in custom_situations():
         custom_fires = situation.default_differs_at == situation.fires_at
         assert custom_fires or situation.default_differs_at in situation.quiet, situation.alert
-        expected = (
-            []
-            if custom_fires
-            else [
-                {"exp_labels": {k: v for k, v in labels.items() if k != "team"}}
-                for labels in situation.firing
-            ]
-        )
+        default_firing = situation.default_firing or [
+            {k: v for k, v in labels.items() if k != "team"} for labels in situation.firing
+        ]
+        expected = [] if custom_fires else [{"exp_labels": labels} for labels in default_firing]
         tests.append(
             {
                 **situation.promtool_test(),
