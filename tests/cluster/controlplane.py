@@ -145,6 +145,46 @@ class ControlPlane:
         self.processes.clear()
         self.pid_file.unlink(missing_ok=True)
 
+    def stop_component(self, name: str, grace: float = 10) -> None:
+        """Stop one component (SIGTERM, then SIGKILL after `grace` seconds), as a crash or an
+        upgrade would; the others go on and must reconnect by themselves once it is back."""
+        process = self.processes.pop(name, None)
+        if process is None:
+            raise ControlPlaneError(f"{name} is not running from this process")
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        self._write_pids()
+
+    def start_component(self, name: str, timeout: float = 60) -> None:
+        """Start a stopped component again with the same flags, port and certificates, and
+        wait until it is ready (kube-apiserver: /readyz; etcd: healthy)."""
+        if name in self.processes:
+            raise ControlPlaneError(f"{name} is already running")
+        if not self.ports:
+            raise ControlPlaneError("start the control plane before one of its components")
+        deadline = time.monotonic() + timeout
+        if name == "etcd":
+            self._start_etcd()
+            self._wait(self._etcd_healthy, "etcd to be healthy", deadline)
+        elif name == "kube-apiserver":
+            self._start_apiserver()
+            self._wait(lambda: self._get("/readyz") is not None, "kube-apiserver /readyz", deadline)
+        elif name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            self._start_controllers(only=name)
+        else:
+            raise ControlPlaneError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+
+    def restart_apiserver(self, down_for: float) -> None:
+        """Stop kube-apiserver, keep it down for `down_for` seconds, and start it again on the
+        same port (clients keep their kubeconfig); returns once it is ready."""
+        self.stop_component("kube-apiserver")
+        time.sleep(down_for)  # the outage itself
+        self.start_component("kube-apiserver")
+
     def running_pids(self) -> dict[str, int]:
         """Pids recorded in the state folder whose processes are still alive."""
         try:
@@ -179,6 +219,9 @@ class ControlPlane:
         )
         log.close()
         self.processes[name] = process
+        self._write_pids()
+
+    def _write_pids(self) -> None:
         self.pid_file.write_text(json.dumps({n: p.pid for n, p in self.processes.items()}))
 
     def _start_etcd(self) -> None:
@@ -224,7 +267,18 @@ class ControlPlane:
             ],
         )
 
-    def _start_controllers(self) -> None:
+    def _start_controllers(self, only: str | None = None) -> None:
+        """kube-controller-manager, kube-scheduler and kwok (or `only` the one named)."""
+        starts = {
+            "kube-controller-manager": self._start_controller_manager,
+            "kube-scheduler": self._start_scheduler,
+            "kwok": self._start_kwok,
+        }
+        for name, start in starts.items():
+            if only in (None, name):
+                start()
+
+    def _start_controller_manager(self) -> None:
         d = self.state_dir
         self._spawn(
             "kube-controller-manager",
@@ -243,10 +297,14 @@ class ControlPlane:
                 "--v=1",
             ],
         )
+
+    def _start_scheduler(self) -> None:
         self._spawn(
             "kube-scheduler",
             [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--secure-port=0", "--v=1"],
         )
+
+    def _start_kwok(self) -> None:
         self._spawn(
             "kwok",
             [
