@@ -2,8 +2,8 @@
 
 Each test sets up its queue scenario with manual Tasks or Schedules in a fresh
 namespace and waits for conditions (never for time). Tests that claim "never more
-than N at once" run a `Sampler`, a thread that lists the namespace's Tasks and Jobs
-every 100 ms while the tasks flow and keeps the worst it saw.
+than N at once" run a `Sampler` (tests/support/faults.py), which watches the namespace's Tasks and
+Jobs while the tasks flow and keeps the worst it saw.
 """
 
 from __future__ import annotations
@@ -12,25 +12,21 @@ import contextlib
 import itertools
 import json
 import signal
-import threading
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from tests.conftest import Cluster
 from tests.e2e.conftest import Operator
+from tests.support.faults import Sampler
 from tests.support.kube import Kube, condition, status, wait_for
 
 ONE = "one-at-a-time"  # capacity 1 in the operator's test configuration
 THREE = "three-at-a-time"  # capacity 3
 ACTIVE = ("Dispatched", "Running")
 FINISHED = ("Completed", "Failed", "Cancelled")
-JOB_DONE = ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget")
 TASK_ENV = ("KADENCE_TASK_NAME", "KADENCE_SCHEDULER_ID", "KADENCE_DEADLINE_AT", "KADENCE_TASK_DATA")
 
 Body = dict[str, Any]
@@ -133,11 +129,6 @@ def time_of(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def job_done(job: Any) -> bool:
-    """Whether the Job controller has decided the Job's outcome."""
-    return any(c.type in JOB_DONE and c.status == "True" for c in (job.status.conditions or []))
-
-
 def events(kube: Kube, namespace: str, name: str, reason: str) -> list[Any]:
     return [e for e in kube.events(namespace, name) if e.reason == reason]
 
@@ -145,86 +136,6 @@ def events(kube: Kube, namespace: str, name: str, reason: str) -> list[Any]:
 def plain(kube: Kube, obj: Any) -> Body:
     """A client model object as the API's JSON."""
     return kube.batch.api_client.sanitize_for_serialization(obj)
-
-
-class Sampler:
-    """Samples a namespace's Tasks and Jobs every 100 ms in a thread, while tasks flow.
-
-    Records per schedulerId the most Tasks Dispatched or Running at once and the most
-    unfinished Jobs at once, the order in which Jobs first appeared, and every uid seen
-    for each Job name (a Job created twice shows two).
-    """
-
-    def __init__(self, kubeconfig: Path, namespace: str, interval: float = 0.1) -> None:
-        self._kube = Kube(kubeconfig)  # its own client: this one lives in another thread
-        self._namespace = namespace
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._scheduler_of: dict[str, str] = {}
-        self.max_active_tasks: dict[str, int] = defaultdict(int)
-        self.max_running_jobs: dict[str, int] = defaultdict(int)
-        self.job_order: list[str] = []
-        self.job_uids: dict[str, set[str]] = defaultdict(set)
-        self.samples = 0
-        self.errors: list[str] = []
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._sample()
-            except Exception as error:  # a failed list is a gap, reported at the end
-                self.errors.append(repr(error))
-            self._stop.wait(self._interval)
-
-    def _sample(self) -> None:
-        tasks = self._kube.list("tasks", self._namespace)
-        jobs = self._kube.jobs(self._namespace)
-        active: dict[str, int] = defaultdict(int)
-        for task in tasks:
-            scheduler_id = task["spec"]["schedulerId"]
-            self._scheduler_of[task["metadata"]["name"]] = scheduler_id
-            if phase_of(task) in ACTIVE:
-                active[scheduler_id] += 1
-        running: dict[str, int] = defaultdict(int)
-        for job in jobs:
-            name = job.metadata.name
-            if name not in self.job_uids:
-                self.job_order.append(name)
-            self.job_uids[name].add(job.metadata.uid)
-            if not job_done(job):
-                running[self._scheduler_of.get(name, "?")] += 1
-        for scheduler_id, count in active.items():
-            self.max_active_tasks[scheduler_id] = max(self.max_active_tasks[scheduler_id], count)
-        for scheduler_id, count in running.items():
-            self.max_running_jobs[scheduler_id] = max(self.max_running_jobs[scheduler_id], count)
-        self.samples += 1
-
-    def assert_within(self, scheduler_id: str, capacity: int) -> None:
-        """Capacity was never exceeded, and the sampler really watched (no big gaps)."""
-        assert self.samples >= 20, f"only {self.samples} samples: {self.errors[:3]}"
-        assert len(self.errors) <= self.samples // 10, self.errors[:5]
-        assert self.max_active_tasks[scheduler_id] <= capacity, (
-            f"{self.max_active_tasks[scheduler_id]} tasks of {scheduler_id} were "
-            f"Dispatched/Running at once; capacity is {capacity}"
-        )
-        assert self.max_running_jobs[scheduler_id] <= capacity, (
-            f"{self.max_running_jobs[scheduler_id]} Jobs of {scheduler_id} were unfinished "
-            f"at once; capacity is {capacity}"
-        )
 
 
 def assert_job_is_the_template(kube: Kube, task: Body, template: Body) -> None:
