@@ -67,7 +67,7 @@ class WorkQueue(Generic[K]):
         self._running: list[asyncio.Task[None]] = []
         self._idle: set[asyncio.Task[None]] = set()
         self._draining = False
-        metrics.WORKQUEUE_DEPTH.labels(kind=name).set_function(lambda: len(self._dirty))
+        metrics.WORKQUEUE_DEPTH.labels(kind=name).set_function(self._depth)
 
     def add(self, key: K) -> None:
         """Reconcile `key` soon; once, however often it is added before a worker takes it."""
@@ -102,6 +102,10 @@ class WorkQueue(Generic[K]):
             pending[1].cancel()
         self._failures.pop(key, None)
         self._last_error.pop(key, None)
+
+    def _depth(self) -> int:
+        """Keys waiting for a worker; none on a standby, whose keys wait for no one yet."""
+        return len(self._dirty) if self._running else 0
 
     def __len__(self) -> int:
         return len(self._dirty)
