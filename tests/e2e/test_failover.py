@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cluster
-from tests.e2e.conftest import CONFIG, Operator
+from tests.e2e.conftest import CONFIG, LEASE, Operator
 from tests.support.faults import Sampler, assert_exactly_once
 from tests.support.kube import Kube, status, wait_for
 
@@ -292,3 +292,46 @@ def test_a_frozen_leader_is_replaced_and_does_not_act_when_it_wakes(
     assert writes_sent(leader) == frozen_writes, "the woken leader sent writes"
     assert_each_task_ran_once(kube, namespace, tasks, sampler)
     sampler.assert_within(ONE, 1)
+
+
+def leader_gauge(replica: Operator) -> float:
+    found = re.search(r"^kadence_leader (\S+)$", replica.metrics(), re.M)
+    assert found, "no kadence_leader in the scrape"
+    return float(found.group(1))
+
+
+def test_sigterm_hands_the_lease_over_and_everything_says_who_leads(
+    cluster: Cluster, kube: Kube, namespace: str, replicas: Replicas
+) -> None:
+    """A clean stop releases the Lease (the standby need not wait for it to expire); the
+    Lease, an Event on it, /readyz and kadence_leader all name the new leader, and a Task
+    made during the hand-over runs once."""
+    first = replicas("first", lead=True)
+    second = replicas("second", lead=False)
+    old = (first.readiness() or {}).get("identity")
+    new = (second.readiness() or {}).get("identity")
+    lease_namespace, lease_name = LEASE
+
+    def holder() -> str | None:
+        lease = kube.custom.get_namespaced_custom_object(
+            "coordination.k8s.io", "v1", lease_namespace, "leases", lease_name
+        )
+        return lease["spec"].get("holderIdentity")
+
+    assert holder() == old
+    assert (leader_gauge(first), leader_gauge(second)) == (1.0, 0.0)
+    assert (second.readiness() or {}).get("leader") == old
+    with Sampler(cluster.kubeconfig, namespace) as sampler:
+        kube.create("tasks", namespace, manual_task("handed-over", ONE))
+        assert first.stop(signal.SIGTERM) == 0
+        assert holder() != old, "the stopped leader still holds the Lease: it did not release it"
+        wait_for(second.leading, 30, "the standby to lead")
+        tasks = finished_tasks(kube, namespace, 1, timeout=60)
+    assert holder() == new
+    assert leader_gauge(second) == 1.0
+    assert (second.readiness() or {}).get("leader") == new
+    said = [
+        e.message for e in kube.events(lease_namespace, lease_name) if e.reason == "LeaderElection"
+    ]
+    assert f"{new} became leader" in said, said
+    assert_each_task_ran_once(kube, namespace, tasks, sampler)
