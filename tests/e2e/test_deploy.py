@@ -315,6 +315,23 @@ def test_service_account_cannot_read_secrets_or_make_pods(cluster, operator_conf
     assert not granted
 
 
+def test_service_account_may_hold_only_its_own_lease(cluster, operator_config):
+    """Leader election needs its one Lease, by name, in the operator's namespace; no other
+    Lease (kube-scheduler's, say) and none elsewhere."""
+    lease = f"leases.coordination.k8s.io/{RELEASE}"
+    here = f"--namespace={NAMESPACE}"
+    assert can_i(cluster, OPERATOR, "get", lease, here)
+    assert can_i(cluster, OPERATOR, "update", lease, here)
+    assert can_i(cluster, OPERATOR, "create", "leases.coordination.k8s.io", here)
+    assert can_i(cluster, OPERATOR, "create", "events", here)
+    other = "leases.coordination.k8s.io/kube-scheduler"
+    assert not can_i(cluster, OPERATOR, "update", other, here)
+    assert not can_i(cluster, OPERATOR, "update", other, "--namespace=kube-system")
+    assert not can_i(cluster, OPERATOR, "delete", lease, here)
+    assert not can_i(cluster, OPERATOR, "list", "leases.coordination.k8s.io", here)
+    assert not can_i(cluster, OPERATOR, "update", lease, "--namespace=default")
+
+
 def test_token_kubeconfig_acts_as_the_service_account(cluster, operator_config):
     def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
