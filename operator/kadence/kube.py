@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 API_THREADS = 32
 LEASE_TIMEOUT = 5.0
 """Seconds a Lease request may take: a renewal stuck longer than this is a failed one."""
+LEASE_WATCH_SECONDS = 300
+LEASE_WATCH_RETRY = 2.0
 
 T = TypeVar("T")
 
@@ -142,6 +145,10 @@ class LeaseApi(Protocol):
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     async def write_lease(self, lease: dict[str, Any], *, create: bool) -> dict[str, Any]: ...
+
+    def watch_lease(
+        self, namespace: str, name: str, changed: Callable[[dict[str, Any]], None]
+    ) -> None: ...
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
 
@@ -399,3 +406,20 @@ class Kube:
             "delete", "jobs", self._batch.delete_namespaced_job, name, namespace,
             body=client.V1DeleteOptions(propagation_policy="Background"),
         )  # fmt: skip
+
+    def watch_lease(
+        self, namespace: str, name: str, changed: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """Call `changed` with the Lease whenever it changes, for the life of the process
+        (blocking: run it in a thread of its own); a broken watch is opened again."""
+        selector = f"metadata.name={name}"
+        while True:
+            try:
+                for event in watch.Watch().stream(
+                    self._custom.list_namespaced_custom_object, *LEASES[:2], namespace, LEASES[2],
+                    field_selector=selector, timeout_seconds=LEASE_WATCH_SECONDS,
+                ):  # fmt: skip
+                    changed(_json_object(event["object"]))
+            except (ApiException, OSError, HTTPError, ValueError) as error:
+                log.debug("watch of the Lease %s/%s broke: %s", namespace, name, error)
+                time.sleep(LEASE_WATCH_RETRY)

@@ -6,17 +6,19 @@ controllers' workers start) and `leading` stays true while renewals succeed. A l
 whose renewals fail for `renewDeadline` stops acting (`leading` turns false on its own
 clock, before the Lease can expire for anyone else), then `stopped` runs; it keeps
 trying, and leads again if it wins the Lease again. `release` hands the Lease over on a
-clean shutdown, so that a standby takes it at its next try instead of after the Lease
-expires.
+clean shutdown; a standby watches the Lease and tries again the moment it changes, so it
+takes a released Lease at once instead of after it expires.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -99,11 +101,33 @@ class LeaderElector:
         return self._duration
 
     async def run(self) -> None:
-        """Try every retry period for the life of the operator."""
+        """Try every retry period for the life of the operator, and at once whenever the
+        Lease changes (a leader that released it is followed without waiting)."""
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+        threading.Thread(
+            target=self._leases.watch_lease,
+            args=(
+                self.namespace,
+                self.name,
+                lambda lease: loop.call_soon_threadsafe(self._seen, lease, changed),
+            ),
+            name="kadence-lease-watch",
+            daemon=True,
+        ).start()
         while True:
+            changed.clear()
             await self.try_once()
             wait = self._retry if self._acting else self._retry * (1 + random.random() * JITTER)
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=wait)
+
+    def _seen(self, lease: dict[str, Any], changed: asyncio.Event) -> None:
+        """Try again at once when the Lease was released (a standby takes it) or taken by
+        another while this replica acts (it stops); a renewal needs nothing."""
+        holder = record_of(lease).holder
+        if holder == "" or (self._acting and holder != self.identity):
+            changed.set()
 
     async def try_once(self) -> None:
         """One round: read the Lease, take or renew it if allowed, and start or stop acting

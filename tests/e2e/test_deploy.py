@@ -322,6 +322,7 @@ def test_service_account_may_hold_only_its_own_lease(cluster, operator_config):
     here = f"--namespace={NAMESPACE}"
     assert can_i(cluster, OPERATOR, "get", lease, here)
     assert can_i(cluster, OPERATOR, "update", lease, here)
+    assert can_i(cluster, OPERATOR, "watch", lease, here)
     assert can_i(cluster, OPERATOR, "create", "leases.coordination.k8s.io", here)
     assert can_i(cluster, OPERATOR, "create", "events", here)
     other = "leases.coordination.k8s.io/kube-scheduler"

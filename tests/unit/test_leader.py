@@ -49,6 +49,9 @@ class Leases:
         self.objects[name] = written
         return copy.deepcopy(written)
 
+    def watch_lease(self, namespace: str, name: str, changed: Any) -> None:
+        """Not used: the tests call `try_once` themselves."""
+
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.events.append((reason, message))
 
@@ -171,3 +174,20 @@ def test_two_replicas_trying_at_once_on_the_same_version_make_one_leader() -> No
 
     asyncio.run(together())
     assert [a.acting, b.acting].count(True) == 1
+
+
+def test_a_standby_tries_at_once_when_the_lease_is_released_not_when_it_is_renewed() -> None:
+    leases, clock, a, b = world()
+    rounds(clock, [a, b], 4)
+
+    async def woken(lease: dict[str, Any], replica: Replica) -> bool:
+        changed = asyncio.Event()
+        replica.elector._seen(lease, changed)
+        return changed.is_set()
+
+    renewed = leases.objects["kadence"]
+    assert not asyncio.run(woken(renewed, b)), "a renewal wakes nobody"
+    assert not asyncio.run(woken(renewed, a))
+    asyncio.run(a.elector.release())
+    released = leases.objects["kadence"]
+    assert asyncio.run(woken(released, b)), "a released Lease wakes the standby"

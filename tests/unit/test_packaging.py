@@ -603,7 +603,7 @@ POLICY_NAMES = ["kadence-require-job-create", "kadence-operator-only", "kadence-
 # the release (get and update by that name; create cannot be restricted by name), and the
 # LeaderElection Event on it.
 LEADER_ELECTION: dict[tuple[str, str], set[str]] = {
-    ("coordination.k8s.io", "leases"): {"get", "update", "create"},
+    ("coordination.k8s.io", "leases"): {"get", "update", "list", "watch", "create"},
     ("", "events"): {"create"},
     ("events.k8s.io", "events"): {"create"},
 }
@@ -688,7 +688,7 @@ def test_rbac_is_least_privilege(which, request):
         # Only the read of its own admission policies, and its own Lease.
         if "resourceNames" in rule and rule["apiGroups"] == ["coordination.k8s.io"]:
             assert rule["resources"] == ["leases"], rule
-            assert rule["verbs"] == ["get", "update"], rule
+            assert rule["verbs"] == ["get", "update", "list", "watch"], rule
             assert rule["resourceNames"] == [LEASE], rule
         elif "resourceNames" in rule:
             assert rule["apiGroups"] == ["admissionregistration.k8s.io"], rule
@@ -766,7 +766,7 @@ def test_leader_election_rights_are_its_lease_in_the_release_namespace(which, re
     # In the release's namespace: its own Lease read and renewed; any Lease created
     # (RBAC cannot name what does not exist yet), but no other read or renewed.
     here = bound_rules(objects, NAMESPACE)
-    assert lease_verbs(here, LEASE) == {"get", "update", "create"}
+    assert lease_verbs(here, LEASE) == {"get", "update", "list", "watch", "create"}
     assert lease_verbs(here, "kube-scheduler") == {"create"}
     # Nowhere else: not cluster-wide, not in the watched namespaces.
     for elsewhere in [None, "default", *WATCHED]:
@@ -782,7 +782,9 @@ def test_leader_election_rights_follow_the_release(helm):
     objects = render_helm(helm, release="scheduler", namespace="jobs")
     role = the(objects, "Role", "scheduler-kadence-leader-election")
     assert role["metadata"]["namespace"] == "jobs"
-    assert lease_verbs(role["rules"], "scheduler-kadence") == {"get", "update", "create"}
+    assert lease_verbs(role["rules"], "scheduler-kadence") == {
+        "get", "update", "list", "watch", "create"
+    }  # fmt: skip
     assert lease_verbs(role["rules"], "kadence") == {"create"}
     assert config_of(objects)["leaderElection"]["leaseName"] == "scheduler-kadence"
     off = render_helm(helm, {"replicas": 1, "leaderElection": {"enabled": False}})

@@ -230,7 +230,9 @@ What leader election needs, in the release's namespace only (a Role there, in
 every mode: with `namespaces` set, that namespace need not be watched).
 */}}
 {{- define "kadence.leaderElectionRules" -}}
-# The Lease the replicas agree on a leader with: read and renewed by name only.
+# The Lease the replicas agree on a leader with: read, renewed and watched by name
+# only (a watch with fieldSelector metadata.name=NAME is authorized as that name), so
+# that a standby takes a released Lease at once.
 - apiGroups:
     - coordination.k8s.io
   resources:
@@ -238,6 +240,8 @@ every mode: with `namespaces` set, that namespace need not be watched).
   verbs:
     - get
     - update
+    - list
+    - watch
   resourceNames:
     - {{ include "kadence.fullname" . }}
 # Made by the first replica when it is missing. RBAC cannot restrict create by
