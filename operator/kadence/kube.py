@@ -413,6 +413,7 @@ class Kube:
         """Call `changed` with the Lease whenever it changes, for the life of the process
         (blocking: run it in a thread of its own); a broken watch is opened again."""
         selector = f"metadata.name={name}"
+        said = ""
         while True:
             try:
                 for event in watch.Watch().stream(
@@ -421,5 +422,9 @@ class Kube:
                 ):  # fmt: skip
                     changed(_json_object(event["object"]))
             except (ApiException, OSError, HTTPError, ValueError) as error:
-                log.debug("watch of the Lease %s/%s broke: %s", namespace, name, error)
+                text = str(_api_error(error) if isinstance(error, ApiException) else error)
+                level = logging.DEBUG if text == said else logging.WARNING
+                log.log(level, "watch of the Lease %s/%s: %s (hand-overs wait for the next "
+                        "try until it works)", namespace, name, text)  # fmt: skip
+                said = text
                 time.sleep(LEASE_WATCH_RETRY)
