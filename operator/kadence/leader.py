@@ -21,11 +21,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kadence import metrics
+from kadence.background import spawn
 from kadence.config import LeaderElectionConfig
 from kadence.deadlines import parse_interval
 from kadence.election import (
@@ -67,7 +68,7 @@ class LeaderElector:
         namespace: str,
         me: str,
         *,
-        started: Callable[[], Awaitable[None]],
+        started: Callable[[], Coroutine[Any, Any, None]],
         stopped: Callable[[], Awaitable[None]],
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utcnow,
@@ -88,6 +89,7 @@ class LeaderElector:
         self._lease: dict[str, Any] | None = None
         self._renewed: float | None = None
         self._acting = False
+        self._starting: asyncio.Task[Any] | None = None
         self._last_error = ""
 
     @property
@@ -183,7 +185,8 @@ class LeaderElector:
             self._leases.event(
                 self._lease, "Normal", "LeaderElection", f"{self.identity} became leader"
             )
-        await self._started()
+        # Beside this loop, which must go on renewing however long a takeover's listing takes.
+        self._starting = spawn(self._started())
 
     async def _step_down(self) -> None:
         self._acting = False
@@ -193,6 +196,11 @@ class LeaderElector:
             "%s stopped leading: the Lease %s/%s was not renewed within %ss",
             self.identity, self.namespace, self.name, self._renew_deadline.total_seconds(),
         )  # fmt: skip
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        self._starting = None
         await self._stopped()
 
     async def release(self) -> None:
