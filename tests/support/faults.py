@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from kubernetes import client, config
 from kubernetes.watch.watch import iter_resp_lines
 from urllib3.response import HTTPResponse
 
@@ -88,6 +89,22 @@ class Seen:
             self.last, self.deleted = body, deleted
         elif uid == self.uids[-1] and _version(body) >= _version(self.last):
             self.last, self.deleted = body, deleted
+
+
+@dataclass(frozen=True)
+class _Api:
+    custom: client.CustomObjectsApi
+    batch: client.BatchV1Api
+
+
+def _client(kubeconfig: Path) -> _Api:
+    """API clients that do not retry by themselves: the sampler counts a failure as a gap
+    and lists again, instead of the client logging a warning per retry."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    configuration.retries = False
+    api = client.ApiClient(configuration)
+    return _Api(client.CustomObjectsApi(api), client.BatchV1Api(api))
 
 
 class _Kind:
@@ -165,7 +182,7 @@ class Sampler:
                 thread.join(timeout=5)
 
     def _watch(self, kind: _Kind) -> None:
-        kube = Kube(self._kubeconfig)  # a client of its own: it lives in this thread
+        kube = _client(self._kubeconfig)  # a client of its own: it lives in this thread
         version: str | None = None
         while not self._stop.is_set():
             try:
@@ -182,7 +199,7 @@ class Sampler:
                 version = None
                 self._stop.wait(0.5)
 
-    def _call(self, kube: Kube, kind: _Kind, **params: Any) -> HTTPResponse:
+    def _call(self, kube: _Api, kind: _Kind, **params: Any) -> HTTPResponse:
         if kind is self._tasks:
             response = kube.custom.list_cluster_custom_object(
                 GROUP, VERSION, "tasks", _preload_content=False, **params
@@ -194,7 +211,7 @@ class Sampler:
         assert isinstance(response, HTTPResponse)
         return response
 
-    def _list(self, kube: Kube, kind: _Kind) -> str:
+    def _list(self, kube: _Api, kind: _Kind) -> str:
         """List, take the listing as the truth (what is missing from it was deleted), and
         return its resourceVersion."""
         listing = json.loads(self._call(kube, kind, _request_timeout=30).data)
@@ -211,7 +228,7 @@ class Sampler:
         kind.listed.set()
         return str(listing["metadata"]["resourceVersion"])
 
-    def _follow(self, kube: Kube, kind: _Kind, version: str) -> str | None:
+    def _follow(self, kube: _Api, kind: _Kind, version: str) -> str | None:
         """Watch from `version` until the request ends; the version to go on from, or None
         when only a new listing can go on (410 Gone)."""
         response = self._call(
@@ -282,7 +299,7 @@ class Sampler:
     def sync(self, timeout: float = 30) -> None:
         """Wait until the watches have caught up with a fresh listing of both kinds (same
         objects, same resourceVersions), so that what is read next is not behind."""
-        kube = Kube(self._kubeconfig)
+        kube = _client(self._kubeconfig)
         end = time.monotonic() + timeout
         while True:
             behind = []
