@@ -504,8 +504,9 @@ def report(results: list[Round], election: LeaderElectionConfig, lease: str) -> 
         cells = "".join(f"{seconds(v):>8}" for v in figures)
         print(f"{kind:<9}{len(found):>3}/{len(rows):<3}{cells}{ratio:>17}{flip:>16}")
     print(
-        "\nexpected, SIGTERM: the old leader drains and releases the Lease; the standby takes"
-        f"\n it at its next try (within {longest:.1f}s), lists everything again and acts."
+        "\nexpected, SIGTERM: the old leader drains and releases the Lease; the standby, which"
+        "\n watches the Lease, takes it at once (at its next try, within "
+        f"{longest:.1f}s, if its\n watch is broken), lists everything again and acts."
     )
     print(
         f"expected, SIGKILL: about leaseDuration = {duration:.0f}s, the floor after a crash: the"

@@ -24,6 +24,7 @@ from tests.conftest import Cluster
 from tests.e2e.conftest import CONFIG, LEASE, Operator
 from tests.support.faults import Sampler, assert_exactly_once
 from tests.support.kube import Kube, status, wait_for
+from tests.support.manifests import schedule_manifest, task_manifest
 
 Body = dict[str, Any]
 Replicas = Callable[..., Operator]
@@ -63,48 +64,6 @@ def replicas(
                 replica.process.send_signal(signal.SIGCONT)  # a frozen one must hear SIGTERM
                 replica.stop(signal.SIGTERM)
         operator.start()
-
-
-def job_template(run_for: str = "2s") -> Body:
-    return {
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "metadata": {"annotations": {"kwok.kadence.dev/run-for": run_for}},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "main", "image": "busybox"}],
-                },
-            },
-        }
-    }
-
-
-def schedule(name: str, scheduler_id: str, **spec: Any) -> Body:
-    return {
-        "apiVersion": "kadence.dev/v1alpha1",
-        "kind": "Schedule",
-        "metadata": {"name": name},
-        "spec": {
-            "schedulerId": scheduler_id,
-            "data": {"schedule": name},
-            "jobTemplate": job_template(),
-            **spec,
-        },
-    }
-
-
-def manual_task(name: str, scheduler_id: str) -> Body:
-    return {
-        "apiVersion": "kadence.dev/v1alpha1",
-        "kind": "Task",
-        "metadata": {"name": name},
-        "spec": {
-            "schedulerId": scheduler_id,
-            "data": {"task": name},
-            "jobTemplate": job_template(),
-        },
-    }
 
 
 def died(replica: Operator, timeout: float) -> int:
@@ -167,7 +126,7 @@ def test_killed_after_creating_a_task_before_counting_it(
     standby = replicas("standby", lead=False)
     with Sampler(cluster.kubeconfig, namespace) as sampler:
         for name in names:  # an interval Schedule's first deadline is its creation
-            kube.create("schedules", namespace, schedule(name, "failover", interval="24h"))
+            kube.create("schedules", namespace, schedule_manifest(name, "failover", interval="24h"))
         assert died(leader, timeout=60) == -signal.SIGKILL
         wait_for(standby.leading, 40, "the standby to take over", check=standby.check_alive)
         tasks = finished_tasks(kube, namespace, len(names), timeout=120)
@@ -193,7 +152,7 @@ def test_killed_after_creating_a_job_before_marking_it_dispatched(
     names = [f"manual-{i}" for i in range(3)]
     with Sampler(cluster.kubeconfig, namespace) as sampler:
         for name in names:
-            kube.create("tasks", namespace, manual_task(name, ONE))
+            kube.create("tasks", namespace, task_manifest(name, ONE))
         assert died(leader, timeout=60) == -signal.SIGKILL
         first = [job.metadata.name for job in kube.jobs(namespace)]
         assert len(first) == 1, first
@@ -227,7 +186,7 @@ def test_killed_in_the_middle_of_a_burst_of_500_deadlines(
                     lambda n: kube.create(
                         "schedules",
                         namespace,
-                        schedule(n, BURST, schedule=cron, jobTemplate=job_template("1s")),
+                        schedule_manifest(n, BURST, schedule=cron, run_for="1s"),
                     ),
                     names,
                 )
@@ -271,20 +230,20 @@ def test_a_frozen_leader_is_replaced_and_does_not_act_when_it_wakes(
     the old leader, woken with work in its stale view, sends no write and stands by."""
     leader = replicas("leader", lead=True)
     standby = replicas("standby", lead=False)
-    kube.create("tasks", namespace, manual_task("before", ONE))
+    kube.create("tasks", namespace, task_manifest("before", ONE))
     finished_tasks(kube, namespace, 1, timeout=60)
     assert leader.process is not None
     frozen_writes = writes_sent(leader)
     leader.process.send_signal(signal.SIGSTOP)
     with Sampler(cluster.kubeconfig, namespace) as sampler:
-        kube.create("tasks", namespace, manual_task("while-frozen", ONE))
+        kube.create("tasks", namespace, task_manifest("while-frozen", ONE))
         wait_for(standby.leading, 40, "the standby to take over", check=standby.check_alive)
         wait_for(
             lambda: status(kube.get("tasks", namespace, "while-frozen")).get("phase")
             == "Completed",
             60, "the new leader to run the Task made while the old one was frozen",
         )  # fmt: skip
-        kube.create("tasks", namespace, manual_task("after", ONE))
+        kube.create("tasks", namespace, task_manifest("after", ONE))
         leader.process.send_signal(signal.SIGCONT)
         wait_for(
             lambda: "stopped leading" in leader.log.read_text(),
@@ -326,7 +285,7 @@ def test_sigterm_hands_the_lease_over_and_everything_says_who_leads(
     assert (leader_gauge(first), leader_gauge(second)) == (1.0, 0.0)
     assert said(second, "leader") == old
     with Sampler(cluster.kubeconfig, namespace) as sampler:
-        kube.create("tasks", namespace, manual_task("handed-over", ONE))
+        kube.create("tasks", namespace, task_manifest("handed-over", ONE))
         assert first.stop(signal.SIGTERM) == 0
         assert holder() != old, "the stopped leader still holds the Lease: it did not release it"
         wait_for(second.leading, 30, "the standby to lead")

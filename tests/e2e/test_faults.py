@@ -29,7 +29,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from kadence.deadlines import ON_TIME_GRACE
-from kadence.naming import RUN_REQUEST_ANNOTATION, task_name_for_run_request
+from kadence.naming import task_name_for_run_request
 from kadence.status import JOB_DELETED
 from tests.conftest import Cluster
 from tests.e2e.conftest import Operator
@@ -44,12 +44,15 @@ from tests.support.faults import (
     settle,
 )
 from tests.support.kube import Kube, condition, status, wait_for
+from tests.support.manifests import (
+    job_template,
+    schedule_manifest,
+    task_manifest,
+)
 
 ONE = "one-at-a-time"  # capacity 1 in the suite's operator configuration
 THREE = "three-at-a-time"  # capacity 3
 MINUTE = timedelta(minutes=1)
-EVERY_MINUTE = "* * * * *"
-RUN_FOR = "2s"
 OUTAGE = 60.0
 """Seconds the API server stays down."""
 POLICIES = {"latest": "RunLatest", "skip": "Skip", "all": "RunAll"}
@@ -62,64 +65,6 @@ Body = dict[str, Any]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def job_template(run_for: str = RUN_FOR) -> Body:
-    """A Job whose kwok pod runs for `run_for`, then succeeds."""
-    return {
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "metadata": {"annotations": {"kwok.kadence.dev/run-for": run_for}},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "main", "image": "busybox"}],
-                },
-            },
-        }
-    }
-
-
-def schedule_manifest(
-    name: str, scheduler_id: str, *, run_now: bool = False, run_for: str = RUN_FOR, **spec: Any
-) -> Body:
-    """An every-minute cron Schedule (unless `spec` says otherwise) whose data names it, so
-    that no two Schedules share a hash. Every finished Task is kept, so that each run can
-    be read back; `run_now` asks for one run at once."""
-    metadata: Body = {"name": name}
-    if run_now:
-        metadata["annotations"] = {RUN_REQUEST_ANNOTATION: "at-creation"}
-    if "interval" not in spec:
-        spec.setdefault("schedule", EVERY_MINUTE)
-    spec = {
-        "schedulerId": scheduler_id,
-        "data": {"schedule": name},
-        "successfulTasksHistoryLimit": 50,
-        "failedTasksHistoryLimit": 50,
-        "historyLimit": 50,
-        "jobTemplate": job_template(run_for),
-        **spec,
-    }
-    return {
-        "apiVersion": "kadence.dev/v1alpha1",
-        "kind": "Schedule",
-        "metadata": metadata,
-        "spec": spec,
-    }
-
-
-def task_manifest(name: str, scheduler_id: str, run_for: str = RUN_FOR) -> Body:
-    """A manual Task (no Schedule) whose data names it."""
-    return {
-        "apiVersion": "kadence.dev/v1alpha1",
-        "kind": "Task",
-        "metadata": {"name": name},
-        "spec": {
-            "schedulerId": scheduler_id,
-            "data": {"task": name},
-            "jobTemplate": job_template(run_for),
-        },
-    }
 
 
 def wait_phase(
