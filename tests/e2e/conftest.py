@@ -95,9 +95,18 @@ class Operator:
                     "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1",
                 },
             )  # fmt: skip
-        wait_for(self._healthy, timeout=60, what="the operator's /healthz", check=self.check_alive)
-        if lead:
-            wait_for(self.leading, timeout=60, what="the operator to lead", check=self.check_alive)
+        try:
+            wait_for(
+                self._healthy, timeout=60, what="the operator's /healthz", check=self.check_alive
+            )
+            if lead:
+                wait_for(
+                    self.leading, timeout=60, what="the operator to lead", check=self.check_alive
+                )
+        except BaseException:
+            if self.process is not None:  # never leave a replica behind to take the Lease
+                self.stop(signal.SIGKILL)
+            raise
 
     def readiness(self) -> dict[str, Any] | None:
         """What /readyz says (who leads, whether this one does), or None if it does not
