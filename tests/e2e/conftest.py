@@ -77,7 +77,8 @@ class Operator:
         self.metrics_port = 0
 
     def start(self, *, lead: bool = True) -> None:
-        """Start, and wait until it serves its probes and (with `lead`) until it leads."""
+        """Start, and wait until it is alive and ready (it has listed everything, and could
+        take over) and, with `lead`, until it leads."""
         self.liveness_port, self.metrics_port = free_port(), free_port()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -99,6 +100,7 @@ class Operator:
             wait_for(
                 self._healthy, timeout=60, what="the operator's /healthz", check=self.check_alive
             )
+            wait_for(self.readiness, timeout=60, what="/readyz", check=self.check_alive)
             if lead:
                 wait_for(
                     self.leading, timeout=60, what="the operator to lead", check=self.check_alive
@@ -109,8 +111,8 @@ class Operator:
             raise
 
     def readiness(self) -> dict[str, Any] | None:
-        """What /readyz says (who leads, whether this one does), or None if it does not
-        answer."""
+        """What /readyz says (who leads, whether this one does), or None until it is ready
+        (503) or if it does not answer."""
         try:
             url = f"http://127.0.0.1:{self.liveness_port}/readyz"
             with urllib.request.urlopen(url, timeout=2) as response:
