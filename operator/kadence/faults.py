@@ -3,7 +3,9 @@
 `KADENCE_FAULTS=task-created=250,job-created=1` kills the process (SIGKILL, no cleanup)
 the 250th time a Task is created before the Schedule's status says so, or the first time
 a Job is created before its Task says Dispatched: the moments where a crash could lose
-or double a run. Nothing else reads the variable, and an unset one costs a dict lookup.
+or double a run. `KADENCE_FAULTS_NAMESPACE` counts only the Tasks and Jobs of that
+namespace, so that a test's crash comes from its own objects. Nothing else reads the
+variables, and unset ones cost a dict lookup.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import Counter
 log = logging.getLogger(__name__)
 
 ENV = "KADENCE_FAULTS"
+SCOPE_ENV = "KADENCE_FAULTS_NAMESPACE"
 POINTS = frozenset({"task-created", "job-created"})
 
 
@@ -33,12 +36,14 @@ def parse(text: str) -> dict[str, int]:
 
 
 _armed = parse(os.environ.get(ENV, ""))
+_scope = os.environ.get(SCOPE_ENV) or None
 _passes: Counter[str] = Counter()
 
 
-def crash_point(point: str) -> None:
-    """Die here if the environment armed `point` and this is its Nth pass."""
-    if point not in _armed:
+def crash_point(point: str, namespace: str) -> None:
+    """Die here if the environment armed `point` (for `namespace`) and this is its Nth
+    pass."""
+    if point not in _armed or _scope not in (None, namespace):
         return
     _passes[point] += 1
     if _passes[point] >= _armed[point]:

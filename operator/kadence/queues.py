@@ -164,7 +164,7 @@ class QueueController:
             await self._fail(task, f"the Job was refused: {error.message}", now)
             return
         self._store.put_job(job)
-        crash_point("job-created")
+        crash_point("job-created", key[0])
         name = job["metadata"]["name"]
         await self._status.update(
             key,

@@ -136,7 +136,7 @@ class ScheduleController:
                 raise
             created = await self._kube.get("tasks", *key_of(task))
         else:
-            crash_point("task-created")
+            crash_point("task-created", task["metadata"]["namespace"])
             label = metrics.queue_label(scheduler_of(task))
             metrics.TASKS_CREATED.labels(scheduler_id=label).inc()
             made_for = parse_time(task["spec"].get("deadlineAt"))

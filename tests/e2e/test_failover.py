@@ -122,7 +122,11 @@ def test_killed_after_creating_a_task_before_counting_it(
     """The leader dies right after its first Task create, before the Schedule's status
     says so; the standby takes over, counts that Task once and makes the other runs."""
     names = [f"interval-{i}" for i in range(4)]
-    leader = replicas("leader", lead=True, env={"KADENCE_FAULTS": "task-created=1"})
+    leader = replicas(
+        "leader",
+        lead=True,
+        env={"KADENCE_FAULTS": "task-created=1", "KADENCE_FAULTS_NAMESPACE": namespace},
+    )
     standby = replicas("standby", lead=False)
     with Sampler(cluster.kubeconfig, namespace) as sampler:
         for name in names:  # an interval Schedule's first deadline is its creation
@@ -147,7 +151,11 @@ def test_killed_after_creating_a_job_before_marking_it_dispatched(
     """The leader dies right after creating a Job, before its Task says Dispatched; the
     standby adopts that Job (its Task controls it) instead of making another, and the
     capacity of 1 holds across the hand-over."""
-    leader = replicas("leader", lead=True, env={"KADENCE_FAULTS": "job-created=1"})
+    leader = replicas(
+        "leader",
+        lead=True,
+        env={"KADENCE_FAULTS": "job-created=1", "KADENCE_FAULTS_NAMESPACE": namespace},
+    )
     standby = replicas("standby", lead=False)
     names = [f"manual-{i}" for i in range(3)]
     with Sampler(cluster.kubeconfig, namespace) as sampler:
@@ -286,7 +294,10 @@ def test_killed_in_the_middle_of_a_burst_of_500_deadlines(
     module: deleting its namespace keeps an operator busy for a while.)"""
     leader = replicas(
         "leader", lead=True, config=BURST_CONFIG,
-        env={"KADENCE_FAULTS": f"task-created={BURST_SIZE // 2}"},
+        env={
+            "KADENCE_FAULTS": f"task-created={BURST_SIZE // 2}",
+            "KADENCE_FAULTS_NAMESPACE": namespace,
+        },
     )  # fmt: skip
     standby = replicas("standby", lead=False, config=BURST_CONFIG)
     deadline = (datetime.now(UTC) + timedelta(seconds=150)).replace(second=0, microsecond=0)
