@@ -3,9 +3,8 @@
 kopf watches Schedules, Tasks and the Jobs that carry the `kadence.dev/task` label. Each
 event updates the store and marks dirty the keys it concerns: a Task's change concerns
 the Task, its queue and the Schedule that controls it; a Job's change concerns its Task
-and its queue. Handlers are `on.event` only: kopf
-keeps no state on the objects (no annotations, no finalizers), so GitOps tools see only
-what they applied.
+and its queue. Handlers are `on.event` only: kopf keeps no state on the objects (no
+annotations, no finalizers), so GitOps tools see only what they applied.
 """
 
 from __future__ import annotations
@@ -37,6 +36,8 @@ log = logging.getLogger(__name__)
 
 RELIST_SECONDS = 300.0
 RELIST_AFTER_LISTING = 2.0
+"""Seconds after kopf lists a kind again before the store is checked against a full list:
+one list for the whole burst of listed objects."""
 DRAIN_SECONDS = 10.0
 """On a clean shutdown, how long the reconciles in flight may take to finish."""
 
