@@ -198,6 +198,26 @@ class ScheduleSpec(KubeModel):
         le=100,
         description="How many failed or cancelled Task objects are kept; older ones are deleted.",
     )
+    backfill_limit: int = Field(
+        default=100,
+        ge=1,
+        le=10000,
+        description=(
+            "The most tasks one kadence.dev/backfill request makes: its first deadlines; the "
+            "later ones are refused with a Warning event."
+        ),
+    )
+    suspend_after_failures: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description=(
+            "Stop making tasks at deadlines after this many runs in a row failed (a completed "
+            "run resets the count, a cancelled one is passed over); the Suspended condition "
+            "says so. A new kadence.dev/resume-requested-at value or any spec change resumes. "
+            "At most historyLimit: the runs are counted in status.history. Unset: never."
+        ),
+    )
 
 
 class Condition(KubeModel):
@@ -284,12 +304,38 @@ class ScheduleStatus(KubeModel):
         default=None,
         description="The last kadence.dev/run-requested-at annotation value acted on.",
     )
+    last_handled_backfill: str | None = Field(
+        default=None,
+        description="The last kadence.dev/backfill annotation value acted on (or refused).",
+    )
+    last_handled_resume_request: str | None = Field(
+        default=None,
+        description="The last kadence.dev/resume-requested-at annotation value acted on.",
+    )
+    suspended_at: datetime | None = Field(
+        default=None,
+        description=(
+            "When spec.suspendAfterFailures runs in a row had failed and deadlines stopped "
+            "making tasks; absent while not suspended."
+        ),
+    )
+    suspended_generation: int | None = Field(
+        default=None,
+        description="The metadata.generation when it was suspended: a new one resumes it.",
+    )
+    failures_counted_since: datetime | None = Field(
+        default=None,
+        description=(
+            "The last resume: only runs that finished after it count toward "
+            "spec.suspendAfterFailures."
+        ),
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description=(
-            "Ready (True: tasks are made at each deadline), Stalled and Reconciling (present "
-            "only when True, the kstatus conventions), LastRunSucceeded, and Healthy (False "
-            "after a failed run or a deadline without a task). See docs/status.md."
+            "Ready (True: tasks are made at each deadline), Stalled, Reconciling and Suspended "
+            "(present only when True, the kstatus conventions), LastRunSucceeded, and Healthy "
+            "(False after a failed run or a deadline without a task). See docs/status.md."
         ),
     )
     observed_generation: int | None = Field(

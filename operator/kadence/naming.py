@@ -16,6 +16,15 @@ SCHEDULER_ID_LABEL = "kadence.dev/scheduler-id"
 SCHEDULE_LABEL = "kadence.dev/schedule"
 TASK_LABEL = "kadence.dev/task"
 RUN_REQUEST_ANNOTATION = "kadence.dev/run-requested-at"
+BACKFILL_ANNOTATION = "kadence.dev/backfill"
+BACKFILL_POLICY_ANNOTATION = "kadence.dev/backfill-policy"
+RESUME_REQUEST_ANNOTATION = "kadence.dev/resume-requested-at"
+
+TRIGGER_LABEL = "kadence.dev/trigger"
+"""What made a Task: one of the three values below. A Task without it was made by hand."""
+TRIGGER_SCHEDULE = "schedule"
+TRIGGER_MANUAL = "manual"
+TRIGGER_BACKFILL = "backfill"
 
 TASK_SUFFIX_LENGTH = 11
 """`-` and 10 digits of unix seconds, or `-r` and 9 hex digits of a run request."""

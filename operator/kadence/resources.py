@@ -22,6 +22,9 @@ from kadence.models import (
 from kadence.naming import (
     SCHEDULE_LABEL,
     SCHEDULER_ID_LABEL,
+    TRIGGER_LABEL,
+    TRIGGER_MANUAL,
+    TRIGGER_SCHEDULE,
     default_hash,
     task_name_for_deadline,
 )
@@ -104,17 +107,34 @@ def read_schedule(body: dict[str, Any]) -> ScheduleReading:
         task_data_json(spec.data)
     except (ValueError, DataTooLarge) as error:
         return ScheduleReading(spec, None, str(error))
-    problem = template_problem(spec.job_template.to_kube())
+    problem = template_problem(spec.job_template.to_kube()) or _suspension_problem(spec)
     if problem is not None:
         return ScheduleReading(spec, None, problem)
     return ScheduleReading(spec, timing, None)
 
 
+def _suspension_problem(spec: ScheduleSpec) -> str | None:
+    """The failures that suspend a schedule are counted in status.history, which keeps only
+    historyLimit runs: a larger count could never be reached."""
+    limit = spec.suspend_after_failures
+    if limit is not None and limit > spec.history_limit:
+        return (
+            f"suspendAfterFailures ({limit}) is more than historyLimit ({spec.history_limit}): "
+            "the failed runs are counted in status.history, which keeps only historyLimit runs"
+        )
+    return None
+
+
 def task_for_run(
-    schedule: dict[str, Any], spec: ScheduleSpec, name: str, deadline: datetime
+    schedule: dict[str, Any],
+    spec: ScheduleSpec,
+    name: str,
+    deadline: datetime,
+    *,
+    trigger: str = TRIGGER_SCHEDULE,
 ) -> dict[str, Any]:
     """The Task for one run: the schedule's spec copied (so later edits never change it),
-    labelled with its queue and schedule, and owned by the schedule."""
+    labelled with its queue, its schedule and what triggered it, and owned by the schedule."""
     meta = schedule["metadata"]
     task_spec = TaskSpec(
         scheduler_id=spec.scheduler_id,
@@ -131,7 +151,11 @@ def task_for_run(
         "metadata": {
             "name": name,
             "namespace": meta["namespace"],
-            "labels": {SCHEDULER_ID_LABEL: spec.scheduler_id, SCHEDULE_LABEL: meta["name"]},
+            "labels": {
+                SCHEDULER_ID_LABEL: spec.scheduler_id,
+                SCHEDULE_LABEL: meta["name"],
+                TRIGGER_LABEL: trigger,
+            },
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
@@ -144,6 +168,14 @@ def task_for_run(
         },
         "spec": task_spec.to_kube(),
     }
+
+
+def trigger_of(task: Body) -> str:
+    """What made a task (its `kadence.dev/trigger` label). The operator labels every Task it
+    makes; one without the label was made by hand, and the operator leaves its metadata to
+    whoever applied it, so a missing label reads as manual."""
+    labels = task["metadata"].get("labels") or {}
+    return str(labels.get(TRIGGER_LABEL) or TRIGGER_MANUAL)
 
 
 def phase_of(task: Body) -> TaskPhase:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kadence.backfill import backfill_range
 from kadence.deadlines import ScheduleTiming, plan_due
 from kadence.models import (
     ConcurrencyPolicy,
@@ -28,7 +29,12 @@ from kadence.models import (
     TaskPhase,
 )
 from kadence.naming import (
+    BACKFILL_ANNOTATION,
+    BACKFILL_POLICY_ANNOTATION,
+    RESUME_REQUEST_ANNOTATION,
     RUN_REQUEST_ANNOTATION,
+    TRIGGER_BACKFILL,
+    TRIGGER_MANUAL,
     default_hash,
     task_name_for_deadline,
     task_name_for_run_request,
@@ -43,14 +49,18 @@ from kadence.resources import (
     read_schedule,
     task_for_run,
     task_hash,
+    trigger_of,
 )
 from kadence.status import (
+    CONSECUTIVE_FAILURES,
     INVALID_SPEC,
     READY,
     REPLACED,
     SCHEDULE_DISABLED,
+    SUSPENDED,
     TEMPLATE_REJECTED,
     FinishedTask,
+    abnormal_condition,
     disabled_condition,
     held_condition,
     parse_time,
@@ -58,6 +68,7 @@ from kadence.status import (
     schedule_conditions,
     scheduled_condition,
     stalled_condition,
+    suspended_condition,
     tasks_to_prune,
 )
 
@@ -158,8 +169,12 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     draft = _Draft(status)
     deadline = next_deadline(timing, old, facts, parse_time(meta["creationTimestamp"]), now)
     status.observed_timing = timing.signature
+    suspended = _suspension(draft, world, spec, generation, now)
     if spec.enabled and deadline is not None and deadline <= now:
-        deadline = _fire(draft, world, spec=spec, timing=timing, deadline=deadline, now=now)
+        if suspended is not None:
+            deadline = _pass_while_suspended(draft, timing, deadline, now)
+        else:
+            deadline = _fire(draft, world, spec=spec, timing=timing, deadline=deadline, now=now)
     status.deadline_at = deadline
     if not spec.enabled:
         draft.cancel.extend(
@@ -167,8 +182,10 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
             for task in world.owned
             if phase_of(task) in (TaskPhase.PENDING, TaskPhase.QUEUED)
             and deadline_of_run(meta["name"], task) is not None
+            and trigger_of(task) != TRIGGER_BACKFILL
         )
     _run_request(draft, world, spec, now)
+    _backfill(draft, world, spec, timing, now)
     if draft.missed or draft.skipped:
         status.missed_since_last_run += draft.missed + draft.skipped
         status.last_missed_at = now
@@ -188,6 +205,8 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
         ready = disabled_condition(spec.suspend_reason)
     elif world.held is not None:
         ready = held_condition(world.held)
+    elif suspended is not None:
+        ready = suspended_condition(suspended)
     else:
         ready = scheduled_condition()
     status.conditions = schedule_conditions(
@@ -310,8 +329,152 @@ def _run_request(draft: _Draft, world: ScheduleWorld, spec: ScheduleSpec, now: d
     if run in world.namespace_tasks:  # made by an earlier try (counted from the Tasks) or taken
         _taken(draft, world, run, body["metadata"]["uid"])
         return
-    draft.created(task_for_run(body, spec, run, now), now)
+    draft.created(task_for_run(body, spec, run, now, trigger=TRIGGER_MANUAL), now)
     draft.events.append(Event("Normal", "RunRequested", f"created task {run}"))
+
+
+def _backfill(
+    draft: _Draft, world: ScheduleWorld, spec: ScheduleSpec, timing: ScheduleTiming, now: datetime
+) -> None:
+    """One task for each past deadline of a new `kadence.dev/backfill` value, oldest first.
+
+    A backfilled deadline's task has the deadline's own name, so a deadline that already has
+    a run (its Task, or its entry in the status) is never run twice, whoever made it. The
+    schedule's concurrency policy applies unless `kadence.dev/backfill-policy` says Allow. A
+    value that can never be acted on is recorded as handled too, with a Warning, so that it
+    is not tried again on every reconcile.
+    """
+    body = world.schedule
+    annotations = body["metadata"].get("annotations") or {}
+    request = annotations.get(BACKFILL_ANNOTATION)
+    if not request or request == draft.status.last_handled_backfill:
+        return
+    draft.status.last_handled_backfill = request
+    allow = annotations.get(BACKFILL_POLICY_ANNOTATION)
+    try:
+        found = backfill_range(timing, request, allow, spec.backfill_limit, now)
+    except ValueError as error:
+        draft.events.append(
+            Event("Warning", "BackfillRejected", f"backfill {request!r} not acted on: {error}")
+        )
+        return
+    if found.limited:
+        draft.events.append(
+            Event(
+                "Warning",
+                "BackfillLimited",
+                f"backfill {request!r} covers more than spec.backfillLimit "
+                f"({spec.backfill_limit}) deadlines: the later ones are refused",
+            )
+        )
+    policy = ConcurrencyPolicy(allow or spec.concurrency_policy)
+    name, uid = body["metadata"]["name"], body["metadata"]["uid"]
+    work = spec.hash or default_hash(spec.data)
+    holders = {
+        task["metadata"]["name"] for task in world.queue_unfinished if task_hash(task) == work
+    }
+    ran = {entry.task for entry in draft.status.history}
+    ran.update(recorded.task for recorded in draft.status.recorded)
+    ran.update(task["metadata"]["name"] for task in draft.create)
+    made = already = skipped = 0
+    for deadline in found.deadlines:
+        run = task_name_for_deadline(name, deadline)
+        if run in ran or run in world.namespace_tasks:
+            _taken(draft, world, run, uid)
+            already += 1
+            continue
+        decision = decide_concurrency(policy, sorted(holders - {run}))
+        if not decision.create:
+            skipped += 1
+            continue
+        draft.cancel.extend((holder, REPLACED, f"replaced by {run}") for holder in decision.cancel)
+        holders.difference_update(decision.cancel)
+        draft.created(task_for_run(body, spec, run, deadline, trigger=TRIGGER_BACKFILL), now)
+        holders.add(run)
+        made += 1
+    draft.events.append(
+        Event(
+            "Normal",
+            "Backfilled",
+            f"backfill {request!r}: {made} tasks created, {already} deadlines already had a "
+            f"run, {skipped} skipped by the {policy} concurrency policy",
+        )
+    )
+
+
+def _suspension(
+    draft: _Draft, world: ScheduleWorld, spec: ScheduleSpec, generation: int | None, now: datetime
+) -> str | None:
+    """Why deadlines make no tasks (spec.suspendAfterFailures runs failed in a row), or None.
+
+    A new `kadence.dev/resume-requested-at` value or a new generation resumes, and from then
+    on only runs that finish later count. The failures are read from status.history, newest
+    first: a completed run ends the streak, a cancelled one is passed over.
+    """
+    status = draft.status
+    annotations = world.schedule["metadata"].get("annotations") or {}
+    request = annotations.get(RESUME_REQUEST_ANNOTATION)
+    resume = None
+    if request and request != status.last_handled_resume_request:
+        status.last_handled_resume_request = request
+        resume = f"resume requested ({request})"
+    if status.suspended_at is not None and status.suspended_generation != generation:
+        resume = resume or f"the spec changed (generation {generation})"
+    if status.suspended_at is not None and resume is not None:
+        status.suspended_at = status.suspended_generation = None
+        status.failures_counted_since = now
+        draft.events.append(Event("Normal", "Resumed", f"deadlines make tasks again: {resume}"))
+    current = next((c for c in status.conditions if c.type == SUSPENDED), None)
+    if status.suspended_at is not None:
+        return current.message if current is not None else "suspended"
+    limit = spec.suspend_after_failures
+    failures = _failure_streak(status.history, status.failures_counted_since)
+    if limit is None or len(failures) < limit:
+        status.conditions = abnormal_condition(status.conditions, SUSPENDED, None, "", now)
+        return None
+    last = failures[0]
+    said = next(
+        (
+            (task.get("status") or {}).get("message")
+            for task in world.owned
+            if task["metadata"]["name"] == last
+        ),
+        None,
+    )
+    message = (
+        f"{len(failures)} runs failed in a row, the last {last}: {said or 'failed'}; set "
+        f"{RESUME_REQUEST_ANNOTATION} or change the spec to resume"
+    )
+    status.suspended_at, status.suspended_generation = now, generation
+    status.conditions = abnormal_condition(
+        status.conditions, SUSPENDED, CONSECUTIVE_FAILURES, message, now
+    )
+    draft.events.append(Event("Warning", CONSECUTIVE_FAILURES, message))
+    return message
+
+
+def _failure_streak(history: Sequence[HistoryEntry], since: datetime | None) -> list[str]:
+    """The runs that failed in a row most recently (newest first), of those finished after
+    `since`."""
+    failures: list[str] = []
+    for entry in history:
+        if since is not None and (entry.finished_at is None or entry.finished_at <= since):
+            break
+        if entry.phase is TaskPhase.COMPLETED:
+            break
+        if entry.phase is TaskPhase.FAILED:
+            failures.append(entry.task)
+    return failures
+
+
+def _pass_while_suspended(
+    draft: _Draft, timing: ScheduleTiming, deadline: datetime, now: datetime
+) -> datetime:
+    """Deadlines due while suspended make no task and are counted as skipped; the next one
+    moves past `now`, so that a resume does not run the ones that passed."""
+    due = plan_due(timing, deadline_at=deadline, now=now)
+    draft.status.counts.skipped += len(due.run) + due.missed
+    return due.next_deadline
 
 
 def _prune(owned: Iterable[Body], spec: ScheduleSpec) -> list[str]:

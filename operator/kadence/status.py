@@ -26,6 +26,7 @@ HEALTHY = "Healthy"
 STALLED = "Stalled"
 RECONCILING = "Reconciling"
 LAST_RUN_SUCCEEDED = "LastRunSucceeded"
+SUSPENDED = "Suspended"
 
 # Reasons, shared by conditions and the Events that report them (docs/status.md).
 INVALID_SPEC = "InvalidSpec"
@@ -40,6 +41,7 @@ START_TIMEOUT = "StartTimeout"
 DUPLICATE = "Duplicate"
 SCHEDULE_DISABLED = "ScheduleDisabled"
 REPLACED = "Replaced"
+CONSECUTIVE_FAILURES = "ConsecutiveFailures"
 
 _RANK = {
     TaskPhase.PENDING: 0,
@@ -281,6 +283,11 @@ def disabled_condition(suspend_reason: str | None) -> Condition:
     if suspend_reason:
         message = f"{message}: {suspend_reason}"
     return Condition(type=READY, status="False", reason="Disabled", message=message)
+
+
+def suspended_condition(message: str) -> Condition:
+    """Ready False: too many runs failed in a row, so deadlines make no tasks until resumed."""
+    return Condition(type=READY, status="False", reason="Suspended", message=message)
 
 
 def stalled_condition(reason: str, message: str) -> Condition:

@@ -305,6 +305,8 @@ def test_contract_details() -> None:
         "historyLimit": 10,
         "successfulTasksHistoryLimit": 3,
         "failedTasksHistoryLimit": 1,
+        "backfillLimit": 100,
+        "suspendAfterFailures": None,
     }
     assert spec["properties"]["concurrencyPolicy"]["enum"] == ["Forbid", "Allow", "Replace"]
     assert spec["properties"]["missedRunPolicy"]["enum"] == ["RunLatest", "Skip", "RunAll"]

@@ -22,6 +22,7 @@ from kadence.resources import (
     service_account_of,
     task_for_run,
     task_problem,
+    trigger_of,
 )
 
 TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
@@ -47,6 +48,8 @@ def schedule(**spec: Any) -> dict[str, Any]:
         ({}, "exactly one"),
         ({"interval": "1h", "data": {"blob": "x" * 200_000}}, "bytes"),
         ({"interval": "1h", "priority": "high"}, "schema"),
+        ({"interval": "1h", "suspendAfterFailures": 10}, None),
+        ({"interval": "1h", "suspendAfterFailures": 3, "historyLimit": 2}, "historyLimit"),
     ],
     ids=[
         "cron-in-zone",
@@ -58,6 +61,8 @@ def schedule(**spec: Any) -> dict[str, Any]:
         "no-timing",
         "data-too-large",
         "wrong-type",
+        "suspend-after-failures-within-history",
+        "suspend-after-failures-beyond-history",
     ],
 )
 def test_read_schedule(spec: dict[str, Any], problem: str | None) -> None:
@@ -77,6 +82,7 @@ def test_a_task_copies_the_spec_and_is_owned_by_its_schedule() -> None:
     assert task["metadata"]["labels"] == {
         "kadence.dev/scheduler-id": "q",
         "kadence.dev/schedule": "nightly",
+        "kadence.dev/trigger": "schedule",
     }
     assert task["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert task["spec"]["priority"] == 3
@@ -85,6 +91,24 @@ def test_a_task_copies_the_spec_and_is_owned_by_its_schedule() -> None:
     assert len(task["spec"]["hash"]) == 32
     spec.data["b"] = 2
     assert task["spec"]["data"] == {"b": 1, "a": [1, 2]}, "a later edit must not reach the task"
+
+
+@pytest.mark.parametrize(
+    ("labels", "trigger"),
+    [
+        ({"kadence.dev/trigger": "schedule"}, "schedule"),
+        ({"kadence.dev/trigger": "manual"}, "manual"),
+        ({"kadence.dev/trigger": "backfill"}, "backfill"),
+        (None, "manual"),
+        ({"team": "blue"}, "manual"),
+    ],
+    ids=["deadline", "run-now", "backfill", "made-by-hand-no-labels", "made-by-hand-other-labels"],
+)
+def test_trigger_of(labels: dict[str, str] | None, trigger: str) -> None:
+    task: dict[str, Any] = {"metadata": {"name": "t", "namespace": "ns"}}
+    if labels is not None:
+        task["metadata"]["labels"] = labels
+    assert trigger_of(task) == trigger
 
 
 json_values = st.recursive(
