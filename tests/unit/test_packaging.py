@@ -992,6 +992,25 @@ def test_admission_policy_requires_job_creation_rights(chart):
     assert ".namespace(request.namespace).check('create').allowed()" in expression
 
 
+@pytest.mark.parametrize("which", ["chart", "base"])
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        "kadence.dev/run-requested-at",
+        "kadence.dev/backfill",
+        "kadence.dev/backfill-policy",
+        "kadence.dev/resume-requested-at",
+    ],
+)
+def test_every_annotation_that_leads_to_jobs_needs_job_creation_rights(which, annotation, request):
+    policy = the(request.getfixturevalue(which), "ValidatingAdmissionPolicy",
+                 "kadence-require-job-create")  # fmt: skip
+    (condition,) = policy["spec"]["matchConditions"]
+    expression = condition["expression"].replace(" ", "").replace("\n", "")
+    for side in ("object", "oldObject"):
+        assert f"{side}.metadata.?annotations[?'{annotation}'].orValue('')" in expression
+
+
 def test_admission_policy_is_optional(helm):
     objects = render_helm(helm, {"admissionPolicy": {"enabled": False}})
     assert not select(objects, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
