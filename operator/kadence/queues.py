@@ -22,7 +22,13 @@ from kadence.jobs import DataTooLarge, build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL
-from kadence.resources import controller_uid, phase_of, scheduler_of, service_account_of
+from kadence.resources import (
+    controller_uid,
+    phase_of,
+    scheduler_of,
+    service_account_of,
+    waiting_since,
+)
 from kadence.status import JOB_REFUSED, parse_time
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of
@@ -177,8 +183,7 @@ class QueueController:
     def _dispatched(task: Body, scheduler_id: str, now: datetime) -> None:
         label = metrics.queue_label(scheduler_id)
         metrics.TASKS_DISPATCHED.labels(scheduler_id=label).inc()
-        made_for = parse_time(task["spec"].get("deadlineAt") or task["metadata"].get(
-            "creationTimestamp"))  # fmt: skip
+        made_for = waiting_since(task)
         if made_for is not None:
             lag = max((now - made_for).total_seconds(), 0.0)
             metrics.JOB_CREATION_LAG.labels(scheduler_id=label).observe(lag)

@@ -22,6 +22,7 @@ from kadence.models import (
 from kadence.naming import (
     SCHEDULE_LABEL,
     SCHEDULER_ID_LABEL,
+    TRIGGER_BACKFILL,
     TRIGGER_LABEL,
     TRIGGER_MANUAL,
     TRIGGER_SCHEDULE,
@@ -176,6 +177,16 @@ def trigger_of(task: Body) -> str:
     whoever applied it, so a missing label reads as manual."""
     labels = task["metadata"].get("labels") or {}
     return str(labels.get(TRIGGER_LABEL) or TRIGGER_MANUAL)
+
+
+def waiting_since(task: Body) -> datetime | None:
+    """Where a task's lag is measured from: its deadline, or its creation for a manual task
+    and for a backfilled one (its deadline passed long before anyone asked for it)."""
+    meta = task["metadata"]
+    deadline = (task.get("spec") or {}).get("deadlineAt")
+    if trigger_of(task) == TRIGGER_BACKFILL or not deadline:
+        return parse_time(meta.get("creationTimestamp"))
+    return parse_time(deadline)
 
 
 def phase_of(task: Body) -> TaskPhase:

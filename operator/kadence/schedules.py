@@ -20,8 +20,8 @@ from kadence.faults import crash_point
 from kadence.jobs import build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import ScheduleSpec, TaskPhase, TaskStatus
-from kadence.naming import default_hash
-from kadence.resources import read_schedule, scheduler_of, task_for_run
+from kadence.naming import TRIGGER_BACKFILL, default_hash
+from kadence.resources import read_schedule, scheduler_of, task_for_run, trigger_of
 from kadence.schedule_plan import (
     SchedulePlan,
     ScheduleWorld,
@@ -140,7 +140,7 @@ class ScheduleController:
             label = metrics.queue_label(scheduler_of(task))
             metrics.TASKS_CREATED.labels(scheduler_id=label).inc()
             made_for = parse_time(task["spec"].get("deadlineAt"))
-            if made_for is not None:
+            if made_for is not None and trigger_of(task) != TRIGGER_BACKFILL:
                 lag = (self._now() - made_for).total_seconds()
                 metrics.TASK_CREATION_LAG.labels(scheduler_id=label).observe(max(lag, 0.0))
         self._store.put_task(created)

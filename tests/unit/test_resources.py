@@ -23,6 +23,7 @@ from kadence.resources import (
     task_for_run,
     task_problem,
     trigger_of,
+    waiting_since,
 )
 
 TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
@@ -109,6 +110,26 @@ def test_trigger_of(labels: dict[str, str] | None, trigger: str) -> None:
     if labels is not None:
         task["metadata"]["labels"] = labels
     assert trigger_of(task) == trigger
+
+
+@pytest.mark.parametrize(
+    ("trigger", "deadline", "since"),
+    [
+        ("schedule", "2026-03-29T01:30:00Z", "2026-03-29T01:30:00Z"),
+        ("manual", "2026-03-29T01:30:00Z", "2026-03-29T01:30:00Z"),
+        ("backfill", "2026-03-20T01:30:00Z", "2026-03-29T01:30:05Z"),
+        (None, None, "2026-03-29T01:30:05Z"),
+    ],
+    ids=["deadline-run", "run-now", "backfill-from-its-creation", "made-by-hand"],
+)
+def test_waiting_since(trigger: str | None, deadline: str | None, since: str) -> None:
+    task: dict[str, Any] = {
+        "metadata": {"name": "t", "creationTimestamp": "2026-03-29T01:30:05Z"},
+        "spec": {"deadlineAt": deadline} if deadline else {},
+    }
+    if trigger is not None:
+        task["metadata"]["labels"] = {"kadence.dev/trigger": trigger}
+    assert waiting_since(task) == datetime.fromisoformat(since)
 
 
 json_values = st.recursive(
