@@ -30,6 +30,7 @@ from kadence.resources import (
     queue_item,
     read_schedule,
     scheduler_of,
+    waiting_since,
 )
 from kadence.schedule_plan import next_deadline, rebuild_runs
 from kadence.status import INVALID_SPEC, READY, TEMPLATE_REJECTED, parse_time
@@ -611,8 +612,8 @@ class QueueStats:
     queue: QueueKey
     phases: Mapping[TaskPhase, int]
     deadline_to_dispatch: Spread | None
-    """From the deadline (a manual Task: its creation) to its Job's creation, time in the
-    queue included (the operator's `kadence_job_creation_lag_seconds`)."""
+    """From the deadline (a manual or backfilled Task: its creation) to its Job's creation,
+    time in the queue included (the operator's `kadence_job_creation_lag_seconds`)."""
     queued_to_dispatch: Spread | None
     """From Queued to Dispatched (`kadence_task_wait_seconds`)."""
     run_duration: Spread | None
@@ -655,7 +656,8 @@ def _stats(key: QueueKey, tasks: Sequence[Body]) -> QueueStats:
         started = parse_time(status.get("startedAt"))
         finished = parse_time(status.get("finishedAt"))
         if dispatched is not None:
-            to_dispatch.append(_seconds(dispatched - queue_item(task).deadline_at))
+            since = waiting_since(task) or queue_item(task).deadline_at
+            to_dispatch.append(_seconds(dispatched - since))
             if queued is not None:
                 waits.append(_seconds(dispatched - queued))
         if phase in (TaskPhase.COMPLETED, TaskPhase.FAILED) and started and finished:
