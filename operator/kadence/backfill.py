@@ -27,7 +27,7 @@ class BackfillRange:
     limited: bool
 
 
-def parse_interval(value: str) -> tuple[datetime, datetime]:
+def parse_backfill(value: str) -> tuple[datetime, datetime]:
     """`START/END` as two instants; raises ValueError, for a person, when it is not one."""
     parts = value.split("/")
     if len(parts) != 2:
@@ -57,7 +57,7 @@ def backfill_range(
     before END, an unknown `policy`, or an interval schedule (its deadlines follow each run's
     finish, so a past range has none to enumerate).
     """
-    start, end = parse_interval(value)
+    start, end = parse_backfill(value)
     if policy and policy not in BACKFILL_POLICIES:
         raise ValueError(f"kadence.dev/backfill-policy {policy!r} is not one of: Allow")
     if not isinstance(timing.rule, Cron):

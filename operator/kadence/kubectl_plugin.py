@@ -27,10 +27,14 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
 from kadence import GROUP, VERSION
+from kadence.backfill import parse_backfill
 from kadence.config import ConfigError, OperatorConfig, parse_config
 from kadence.deadlines import parse_interval
 from kadence.models import TaskPhase
 from kadence.naming import (
+    BACKFILL_ANNOTATION,
+    BACKFILL_POLICY_ANNOTATION,
+    RESUME_REQUEST_ANNOTATION,
     RUN_REQUEST_ANNOTATION,
     SCHEDULE_LABEL,
     TASK_LABEL,
@@ -178,8 +182,24 @@ def parser() -> argparse.ArgumentParser:
     suspend.add_argument("schedule", metavar="SCHEDULE")
     suspend.add_argument("--reason", help="why, for people (shown in the Ready condition)")
 
-    resume = verb("resume", "enable a Schedule again, and clear its suspend reason")
+    resume = verb(
+        "resume",
+        "enable a Schedule again, clear its suspend reason, and resume it after failures",
+    )
     resume.add_argument("schedule", metavar="SCHEDULE")
+
+    backfill = verb(
+        "backfill",
+        "run the past deadlines of a cron Schedule from START to END (kadence.dev/backfill)",
+    )
+    backfill.add_argument("schedule", metavar="SCHEDULE")
+    backfill.add_argument("start", metavar="START", help="RFC 3339 time, included")
+    backfill.add_argument("end", metavar="END", help="RFC 3339 time, excluded")
+    backfill.add_argument(
+        "--allow",
+        action="store_true",
+        help="make every deadline regardless of concurrencyPolicy (kadence.dev/backfill-policy)",
+    )
 
     history = verb("history", "the finished runs of a Schedule, newest first")
     history.add_argument("schedule", metavar="SCHEDULE")
@@ -641,8 +661,41 @@ def do_suspend(kube: Kube, args: argparse.Namespace) -> int:
 
 
 def do_resume(kube: Kube, args: argparse.Namespace) -> int:
-    patched = kube.patch_schedule(args.schedule, {"spec": {"enabled": True, "suspendReason": None}})
+    """Both pauses at once: the one a person asked for (spec.enabled) and the one after
+    failed runs (a new resume request value)."""
+    schedule = kube.get_schedule(args.schedule)
+    annotations = schedule["metadata"].get("annotations") or {}
+    handled = (schedule.get("status") or {}).get("lastHandledResumeRequest")
+    value = run_request_value(_now(), (annotations.get(RESUME_REQUEST_ANNOTATION), handled))
+    patch = {
+        "metadata": {"annotations": {RESUME_REQUEST_ANNOTATION: value}},
+        "spec": {"enabled": True, "suspendReason": None},
+    }
+    patched = kube.patch_schedule(args.schedule, patch)
     _output(args, patched, f"schedule.{GROUP}/{args.schedule} resumed")
+    return 0
+
+
+def do_backfill(kube: Kube, args: argparse.Namespace) -> int:
+    value = f"{args.start}/{args.end}"
+    try:
+        parse_backfill(value)
+    except ValueError as error:
+        raise PluginError(f"backfill {value}: {error}") from error
+    schedule = kube.get_schedule(args.schedule)
+    if (schedule.get("status") or {}).get("lastHandledBackfill") == value:
+        raise PluginError(
+            f"backfill {value} was acted on already: each value is acted on once (change START "
+            "or END, e.g. by a second)"
+        )
+    policy = "Allow" if args.allow else None
+    patch = {
+        "metadata": {
+            "annotations": {BACKFILL_ANNOTATION: value, BACKFILL_POLICY_ANNOTATION: policy}
+        }
+    }
+    patched = kube.patch_schedule(args.schedule, patch)
+    _output(args, patched, f"schedule.{GROUP}/{args.schedule} backfill {value} requested")
     return 0
 
 
@@ -677,10 +730,11 @@ VERBS: dict[str, Callable[[Kube, argparse.Namespace], int]] = {
     "run": do_run,
     "suspend": do_suspend,
     "resume": do_resume,
+    "backfill": do_backfill,
     "history": do_history,
     "stats": do_stats,
 }
-ONE_SCHEDULE = ("next", "run", "suspend", "resume", "history")
+ONE_SCHEDULE = ("next", "run", "suspend", "resume", "backfill", "history")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

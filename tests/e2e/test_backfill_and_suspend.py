@@ -9,7 +9,11 @@ skipped.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from kadence.naming import task_name_for_deadline
@@ -171,3 +175,59 @@ def test_backfill_and_resume_need_the_right_to_create_jobs(
         "the backfill and the resume request to be handled",
     )
     assert len(tasks_by_trigger(kube, namespace, "nightly", "backfill")) == 1
+
+
+def test_kubectl_kadence_backfill_and_resume(
+    cluster: Cluster, kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """`kubectl kadence backfill NAME START END --allow` sets both annotations at once and
+    refuses a bad or already handled value without writing; `resume` sets a new resume
+    request as well as enabling."""
+    kube.create(
+        "schedules", namespace, schedule_body("hourly", queue_of(namespace), schedule="0 * * * *")
+    )
+    plugin = Path(sys.executable).parent / "kubectl-kadence"
+
+    def kadence(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(plugin), *args, "-n", namespace],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+        )  # fmt: skip
+
+    end = utcnow().replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=3)
+    asked = kadence("backfill", "hourly", rfc(start), rfc(end), "--allow")
+    assert asked.returncode == 0, asked.stderr
+    value = f"{rfc(start)}/{rfc(end)}"
+    assert asked.stdout.strip() == f"schedule.kadence.dev/hourly backfill {value} requested"
+    wait_for(
+        lambda: len(tasks_by_trigger(kube, namespace, "hourly", "backfill")) == 3,
+        30,
+        "three backfilled tasks (Allow: all of them)",
+    )
+    wait_for(
+        lambda: schedule_status(kube, namespace, "hourly").get("lastHandledBackfill") == value,
+        30,
+        "the backfill to be recorded",
+    )
+    again = kadence("backfill", "hourly", rfc(start), rfc(end))
+    assert again.returncode == 1
+    assert "acted on already" in again.stderr, again.stderr
+    backwards = kadence("backfill", "hourly", rfc(end), rfc(start))
+    assert backwards.returncode == 1
+    assert "START must be before END" in backwards.stderr, backwards.stderr
+    annotations = kube.get("schedules", namespace, "hourly")["metadata"]["annotations"]  # type: ignore[index]
+    assert annotations[BACKFILL] == value
+    assert annotations[BACKFILL_POLICY] == "Allow"
+
+    resumed = kadence("resume", "hourly")
+    assert resumed.returncode == 0, resumed.stderr
+    request = kube.get("schedules", namespace, "hourly")["metadata"]["annotations"][RESUME]  # type: ignore[index]
+    wait_for(
+        lambda: (
+            schedule_status(kube, namespace, "hourly").get("lastHandledResumeRequest") == request
+        ),
+        30,
+        "the resume request to be recorded",
+    )

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from kadence.models import Counts
+from kadence.backfill import backfill_range, parse_backfill
+from kadence.deadlines import timing_of
+from kadence.models import Counts, ScheduleSpec
 from kadence.naming import task_name_for_run_request
 from kadence.schedule_plan import plan_schedule
 from tests.unit.test_schedule_plan import (
@@ -23,6 +25,7 @@ from tests.unit.test_schedule_plan import (
     NEXT_HOUR,
     ON_THE_HOUR,
     PREVIOUS_HOUR,
+    TEMPLATE,
     Case,
     rfc,
     run,
@@ -504,3 +507,55 @@ TRIGGER_CASES = [
 def test_every_task_made_says_what_triggered_it(body: dict[str, Any], trigger: str) -> None:
     plan = plan_schedule(world(Case("trigger", body, JUST_AFTER_THE_HOUR)), JUST_AFTER_THE_HOUR)
     assert [t["metadata"]["labels"]["kadence.dev/trigger"] for t in plan.create] == [trigger]
+
+
+DAILY_IN_AMSTERDAM = timing_of(
+    ScheduleSpec.model_validate(
+        {"schedulerId": "q", "jobTemplate": TEMPLATE, "schedule": "30 2 * * *",
+         "timeZone": "Europe/Amsterdam"}
+    ),
+    "ns/nightly",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "deadlines", "limited"),
+    [
+        ("2026-03-28T00:00:00Z/2026-03-31T00:00:00Z", 100,
+         ["2026-03-28T01:30:00Z", "2026-03-29T01:00:00Z", "2026-03-30T00:30:00Z"], False),
+        ("2026-03-28T01:30:00Z/2026-03-29T01:00:00Z", 100, ["2026-03-28T01:30:00Z"], False),
+        ("2026-03-28T02:31:00+01:00/2026-03-30T00:00:00+02:00", 100,
+         ["2026-03-29T01:00:00Z"], False),
+        ("2026-03-28T00:00:00Z/2026-03-31T00:00:00Z", 2,
+         ["2026-03-28T01:30:00Z", "2026-03-29T01:00:00Z"], True),
+        ("2026-06-01T00:00:00Z/2027-01-01T00:00:00Z", 100, ["2026-06-01T00:30:00Z"], False),
+    ],
+    ids=[
+        "in-its-time-zone-across-a-dst-change",
+        "END-on-a-deadline-is-excluded",
+        "offsets-other-than-Z",
+        "over-the-limit",
+        "END-after-now-stops-at-now",
+    ],
+)  # fmt: skip
+def test_backfill_range(value: str, limit: int, deadlines: list[str], limited: bool) -> None:
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    found = backfill_range(DAILY_IN_AMSTERDAM, value, None, limit, now)
+    assert [rfc(d) for d in found.deadlines] == deadlines
+    assert found.limited is limited
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("2026-03-28T00:00:00Z", "START/END"),
+        ("a/b/c", "START/END"),
+        ("2026-03-28T00:00:00Z/tomorrow", "not an RFC 3339 time"),
+        ("2026-03-28/2026-03-29T00:00:00Z", "no time zone offset"),
+        ("2026-03-29T00:00:00Z/2026-03-29T00:00:00Z", "START must be before END"),
+    ],
+    ids=["one-time", "three-parts", "not-a-time", "date-without-offset", "empty-interval"],
+)
+def test_parse_backfill_refuses(value: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_backfill(value)
