@@ -240,7 +240,10 @@ class Counts(KubeModel):
     completed: int = Field(default=0, description="Tasks that completed.")
     failed: int = Field(default=0, description="Tasks that failed.")
     cancelled: int = Field(default=0, description="Tasks cancelled before they finished.")
-    skipped: int = Field(default=0, description="Deadlines skipped by the concurrency policy.")
+    skipped: int = Field(
+        default=0,
+        description="Deadlines skipped by the concurrency policy or while suspended.",
+    )
     missed: int = Field(default=0, description="Deadlines missed (operator down, too late).")
 
 
