@@ -256,10 +256,10 @@ def _fire(
         starting_deadline_seconds=spec.starting_deadline_seconds,
     )
     draft.missed += due.missed
-    work = spec.hash or default_hash(spec.data)
-    holders = {
-        task["metadata"]["name"] for task in world.queue_unfinished if task_hash(task) == work
-    }
+    work = spec.hash or default_hash(spec.data, spec.job_template.to_kube())
+    same_work = [task for task in world.queue_unfinished if task_hash(task) == work]
+    holders = {task["metadata"]["name"] for task in same_work}
+    waiting = {task["metadata"]["name"] for task in same_work if not phase_of(task).active}
     created = False
     for run_at in due.run:
         run = task_name_for_deadline(name, run_at)
@@ -267,7 +267,10 @@ def _fire(
             draft.missed += 1
             continue
         decision = decide_concurrency(
-            ConcurrencyPolicy(spec.concurrency_policy), sorted(holders - {run})
+            ConcurrencyPolicy(spec.concurrency_policy),
+            sorted(holders - {run}),
+            waiting=waiting - {run},
+            buffer_limit=spec.buffer_limit,
         )
         if not decision.create:
             draft.skipped += 1
@@ -278,6 +281,7 @@ def _fire(
         holders.difference_update(decision.cancel)
         draft.created(task_for_run(body, spec, run, run_at), now)
         holders.add(run)
+        waiting.add(run)
         created = True
     draft.status.counts.missed += draft.missed
     return timing.next_after_fire(due, created=created)

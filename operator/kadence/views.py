@@ -217,14 +217,17 @@ def _queue_view(
     store: Store, key: QueueKey, queues: QueuesConfig, capacity: int | None, *, known: bool
 ) -> QueueView:
     """One queue as the queue controller reads it (`queues.QueueController.reconcile`), with
-    room for every Queued Task: `plan_queue` then dispatches them all, in its own order."""
+    room for every Queued Task: `plan_queue` then dispatches them all, in its own order (a
+    Task waiting for work of its hash to finish keeps its place)."""
     sharing = queues.sharing(key)
     members = _members(queues, key)
     tasks = [
         task for namespace in members for task in store.unfinished(namespace, key.scheduler_id)
     ]
     jobs = [job for namespace in members for job in store.queue_jobs(namespace, key.scheduler_id)]
-    everyone = QueueRules(capacity=len(tasks) + len(jobs) + 1, shared=sharing is not None)
+    everyone = QueueRules(
+        capacity=len(tasks) + len(jobs) + 1, shared=sharing is not None, serial=False
+    )
     plan = plan_queue(tasks, store.jobs_by_owner, jobs, store.task_uids, everyone)
     by_key = {key_of(task): task for task in tasks}
     waiting = []

@@ -162,7 +162,7 @@ def test_a_manual_task_queues_by_its_creation_and_hashes_its_data() -> None:
     item = queue_item(a_task())
     assert item.deadline_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert item.priority == 2
-    assert item.hash == default_hash({"a": 1})
+    assert item.hash == default_hash({"a": 1}, TEMPLATE)
     assert queue_item(a_task(spec={"hash": "h"})).hash == "h"
 
 
