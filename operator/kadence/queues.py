@@ -92,7 +92,9 @@ class QueueController:
             self._store.task_uids,
             rules,
         )
-        self._observe(queue, tasks, plan.depth, plan.active, rules.capacity)
+        # A Task that waits for its work, not for a slot, is not what a queue's wait measures.
+        slot_waiters = [task for task in tasks if key_of(task) not in plan.held_for_work]
+        self._observe(queue, slot_waiters, plan.depth, plan.active, rules.capacity)
         now = self._now()
         await asyncio.gather(*(self._admit(admission, now) for admission in plan.admit))
         await asyncio.gather(*(self._start(sid, key) for key in plan.dispatch))

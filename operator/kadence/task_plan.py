@@ -110,6 +110,8 @@ class QueuePlan:
     messages: tuple[tuple[Key, str], ...] = ()
     """Queued Tasks whose message changes: a BufferOne or BufferAll Task says what it
     waits for, and says it waits in the queue again once that is over."""
+    held_for_work: frozenset[Key] = frozenset()
+    """Queued BufferOne or BufferAll Tasks waiting for a Task of their hash, not a slot."""
 
 
 def plan_queue(
@@ -209,6 +211,7 @@ def plan_queue(
             and (message := waiting_message(waits.get(key), scheduler_of(task)))
             != (task.get("status") or {}).get("message")
         ),
+        held_for_work=frozenset(waits),
     )
 
 
