@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kadence.models import TaskPhase, TaskStatus
@@ -95,7 +95,8 @@ class QueueRules:
     """No Job may be made now (the admission policies are missing): nothing leaves."""
     serial: bool = True
     """Hold back a BufferOne or BufferAll Task while work of its hash is dispatched or
-    running (False: every Queued Task may leave, for a view of the whole order)."""
+    running (False: every Queued Task may leave, for a view of the whole order; the plan
+    still says which would wait)."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,9 @@ class QueuePlan:
     messages: tuple[tuple[Key, str], ...] = ()
     """Queued Tasks whose message changes: a BufferOne or BufferAll Task says what it
     waits for, and says it waits in the queue again once that is over."""
-    held_for_work: frozenset[Key] = frozenset()
-    """Queued BufferOne or BufferAll Tasks waiting for a Task of their hash, not a slot."""
+    held_for_work: Mapping[Key, str] = field(default_factory=dict)
+    """Queued BufferOne or BufferAll Tasks that wait for a Task of their hash (not for a
+    slot), each with the name of the Task it waits for."""
 
 
 def plan_queue(
@@ -186,12 +188,10 @@ def plan_queue(
             admit.append(Admission(key, TaskPhase.QUEUED, None, message, label))
             holding.setdefault((item.namespace, item.hash), item)
     active = sum(slots.values())
-    waits = (
-        serial_waits(queued, {work: item.name for work, item in busy.items()})
-        if rules.serial
-        else {}
-    )
-    eligible = [item for item in queued if (item.namespace, item.name) not in waits]
+    waits = serial_waits(queued, {work: item.name for work, item in busy.items()})
+    eligible = [
+        item for item in queued if not rules.serial or (item.namespace, item.name) not in waits
+    ]
     if rules.held:
         heads: list[QueueItem] = []
     elif rules.shared:
@@ -211,7 +211,7 @@ def plan_queue(
             and (message := waiting_message(waits.get(key), scheduler_of(task)))
             != (task.get("status") or {}).get("message")
         ),
-        held_for_work=frozenset(waits),
+        held_for_work=waits,
     )
 
 

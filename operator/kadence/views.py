@@ -138,6 +138,8 @@ class WaitingTask:
     """The deadline it was made for; a manual Task's creation (as the queue orders it)."""
     queued_at: datetime | None
     schedule: str | None
+    waits_for: str | None = None
+    """A BufferOne or BufferAll Task held back for the Task of its hash named here."""
 
     def waiting(self, now: datetime) -> timedelta | None:
         return now - self.queued_at if self.queued_at is not None else None
@@ -243,6 +245,7 @@ def _queue_view(
                 deadline_at=item.deadline_at,
                 queued_at=parse_time((task.get("status") or {}).get("queuedAt")),
                 schedule=(task["metadata"].get("labels") or {}).get(SCHEDULE_LABEL),
+                waits_for=plan.held_for_work.get(task_key),
             )
         )
     if capacity is None and known:
@@ -276,7 +279,7 @@ def render_queues(views: Sequence[QueueView], now: datetime, *, wide: bool = Fal
         if view.shared:
             headers.insert(1, "NAMESPACE")
         if wide:
-            headers += ["QUEUED", "SCHEDULE"]
+            headers += ["QUEUED", "SCHEDULE", "WAITS FOR"]
         rows = []
         for item in view.waiting:
             waited = item.waiting(now)
@@ -290,7 +293,7 @@ def render_queues(views: Sequence[QueueView], now: datetime, *, wide: bool = Fal
             if view.shared:
                 row.insert(1, item.namespace)
             if wide:
-                row += [rfc3339(item.queued_at), item.schedule or "-"]
+                row += [rfc3339(item.queued_at), item.schedule or "-", item.waits_for or "-"]
             rows.append(row)
         lines = [queue_title(view)]
         if wide and view.holders:
@@ -328,6 +331,7 @@ def queues_document(views: Sequence[QueueView], now: datetime) -> dict[str, Any]
                             else None
                         ),
                         "schedule": item.schedule,
+                        "waitsFor": item.waits_for,
                     }
                     for item in view.waiting
                 ],
