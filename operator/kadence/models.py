@@ -37,6 +37,13 @@ class ConcurrencyPolicy(StrEnum):
     FORBID = "Forbid"
     ALLOW = "Allow"
     REPLACE = "Replace"
+    BUFFER_ONE = "BufferOne"
+    BUFFER_ALL = "BufferAll"
+
+    @property
+    def serial(self) -> bool:
+        """Its tasks run one at a time: never two of the same hash in a queue at once."""
+        return self in (ConcurrencyPolicy.BUFFER_ONE, ConcurrencyPolicy.BUFFER_ALL)
 
 
 class TaskPhase(StrEnum):
@@ -141,8 +148,10 @@ class ScheduleSpec(KubeModel):
         min_length=1,
         max_length=32,
         description=(
-            "Identity of the work, for de-duplication within a queue. "
-            "Default: the md5 hex digest of the canonical JSON of data."
+            "Identity of the work, for de-duplication within a queue. Default: the md5 hex "
+            'digest of the canonical JSON (keys sorted, no spaces, UTF-8) of {"data": data, '
+            '"jobTemplate": {"metadata": jobTemplate.metadata or {}, "spec": jobTemplate.spec}}, '
+            "so only schedules that do the same work share it."
         ),
     )
     data: dict[str, Any] = Field(
@@ -155,7 +164,19 @@ class ScheduleSpec(KubeModel):
         default=ConcurrencyPolicy.FORBID,
         description=(
             "What a deadline does while a task with the same hash is queued or running in "
-            "the same queue: Forbid skips it, Allow adds another, Replace cancels the old one."
+            "the same queue: Forbid skips it, Allow adds another, Replace cancels the old one, "
+            "BufferOne keeps at most one waiting (skips the rest), BufferAll keeps up to "
+            "bufferLimit waiting. With BufferOne and BufferAll the tasks run one at a time: "
+            "a task waits while another of the same hash in its queue is dispatched or running."
+        ),
+    )
+    buffer_limit: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description=(
+            "With BufferAll, the most tasks of the same hash waiting (Pending or Queued) in the "
+            "queue; a deadline beyond it is skipped."
         ),
     )
     starting_deadline_seconds: int | None = Field(
@@ -365,7 +386,11 @@ class TaskSpec(KubeModel):
         default=None,
         min_length=1,
         max_length=32,
-        description="Identity of the work; default: md5 hex of the canonical JSON of data.",
+        description=(
+            "Identity of the work. Default: the md5 hex digest of the canonical JSON (keys "
+            'sorted, no spaces, UTF-8) of {"data": data, "jobTemplate": {"metadata": '
+            'jobTemplate.metadata or {}, "spec": jobTemplate.spec}}.'
+        ),
     )
     data: dict[str, Any] = Field(
         default_factory=dict,
@@ -373,6 +398,15 @@ class TaskSpec(KubeModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     job_template: JobTemplate = Field(description="How the task runs.")
+    concurrency_policy: ConcurrencyPolicy | None = Field(
+        default=None,
+        description=(
+            "The concurrencyPolicy of the Schedule that made it, copied at creation. "
+            "BufferOne or BufferAll: it is not dispatched while another task with the same "
+            "hash in its queue and namespace is dispatched or running (it waits, keeping its "
+            "place). Other values, or none, change nothing on a task."
+        ),
+    )
     schedule_ref: ScheduleRef | None = Field(
         default=None, description="The Schedule that made this task; absent for a manual task."
     )

@@ -7,7 +7,7 @@ still unfinished, so that the controllers only read tasks and write results.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +23,8 @@ class QueueItem:
     priority: int
     deadline_at: datetime
     hash: str
+    serial: bool = False
+    """Made by a BufferOne or BufferAll schedule: it runs one at a time with its hash."""
 
     @property
     def sort_key(self) -> tuple[int, datetime, str, str]:
@@ -45,6 +47,27 @@ def plan_dispatch(queued: Iterable[QueueItem], active: int, capacity: int) -> li
     return queue_order(queued)[:free]
 
 
+def serial_waits(
+    queued: Iterable[QueueItem], busy: Mapping[tuple[str, str], str]
+) -> dict[tuple[str, str], str]:
+    """The serial items that must stay in the queue now, by (namespace, name), each with
+    the task it waits for.
+
+    `busy` names, by (namespace, hash), a task of that work holding a slot (Dispatched or
+    Running). A serial item waits while its work is busy, or behind an earlier item of
+    the same work (which leaves first and then is busy), so no two of them run at once;
+    items of other work pass it. It keeps its place in `queue_order`.
+    """
+    ahead = dict(busy)
+    waits: dict[tuple[str, str], str] = {}
+    for item in queue_order(queued):
+        work = (item.namespace, item.hash)
+        blocker = ahead.setdefault(work, item.name)
+        if item.serial and blocker != item.name:
+            waits[(item.namespace, item.name)] = blocker
+    return waits
+
+
 @dataclass(frozen=True)
 class ConcurrencyDecision:
     """What a deadline does about the unfinished tasks with the same hash."""
@@ -54,12 +77,20 @@ class ConcurrencyDecision:
     reason: str
 
 
-def decide_concurrency(policy: ConcurrencyPolicy, holders: Sequence[str]) -> ConcurrencyDecision:
+def decide_concurrency(
+    policy: ConcurrencyPolicy,
+    holders: Sequence[str],
+    *,
+    waiting: Collection[str] = (),
+    buffer_limit: int = 1,
+) -> ConcurrencyDecision:
     """Apply a schedule's `concurrencyPolicy` at one of its deadlines.
 
     `holders` are the names of the unfinished tasks (Pending, Queued, Dispatched or
     Running) with the same hash in the same queue and namespace; the namespace bound
     keeps one tenant's schedule from skipping or cancelling another tenant's work.
+    `waiting` are those of them not yet dispatched (Pending or Queued): BufferOne keeps
+    at most one of them, BufferAll at most `buffer_limit`.
     """
     names = sorted(set(holders))
     if not names:
@@ -71,8 +102,29 @@ def decide_concurrency(policy: ConcurrencyPolicy, holders: Sequence[str]) -> Con
         return ConcurrencyDecision(
             create=False, cancel=(), reason=f"Forbid: same hash still unfinished in {listed}"
         )
+    if policy.serial:
+        return _buffer(policy, listed, sorted(set(waiting) & set(names)), buffer_limit)
     if policy is ConcurrencyPolicy.REPLACE:
         return ConcurrencyDecision(
             create=True, cancel=tuple(names), reason=f"Replace: cancelling {listed}"
         )
     return ConcurrencyDecision(create=True, cancel=(), reason=f"Allow: running alongside {listed}")
+
+
+def _buffer(
+    policy: ConcurrencyPolicy, listed: str, waiting: list[str], buffer_limit: int
+) -> ConcurrencyDecision:
+    """BufferOne and BufferAll: add one more waiting task while there is room."""
+    limit = 1 if policy is ConcurrencyPolicy.BUFFER_ONE else buffer_limit
+    if len(waiting) >= limit:
+        return ConcurrencyDecision(
+            create=False,
+            cancel=(),
+            reason=(
+                f"{policy}: {len(waiting)} of at most {limit} already waiting "
+                f"({', '.join(waiting)}); same hash unfinished in {listed}"
+            ),
+        )
+    return ConcurrencyDecision(
+        create=True, cancel=(), reason=f"{policy}: waiting its turn after {listed}"
+    )

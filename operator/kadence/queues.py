@@ -98,10 +98,13 @@ class QueueController:
             self._store.task_uids,
             rules,
         )
-        self._observe(queue, tasks, plan.depth, plan.active, rules.capacity)
+        # A Task that waits for its work, not for a slot, is not what a queue's wait measures.
+        slot_waiters = [task for task in tasks if key_of(task) not in plan.held_for_work]
+        self._observe(queue, slot_waiters, plan.depth, plan.active, rules.capacity)
         now = self._now()
         await asyncio.gather(*(self._admit(admission, now) for admission in plan.admit))
         await asyncio.gather(*(self._start(sid, key) for key in plan.dispatch))
+        await asyncio.gather(*(self._say(key, message, now) for key, message in plan.messages))
 
     def states(self) -> list[metrics.QueueState]:
         """Each queue as its last reconcile saw it, for the metrics."""
@@ -141,6 +144,10 @@ class QueueController:
             key,
             transition(admission.phase, now, reason=admission.reason, message=admission.message),
         )
+
+    async def _say(self, key: Key, message: str, now: datetime) -> None:
+        """A Queued Task's message: what it waits for (it stays Queued)."""
+        await self._status.update(key, transition(TaskPhase.QUEUED, now, message=message))
 
     def _queue_of(self, key: Key) -> str:
         task = self._store.tasks.get(key)

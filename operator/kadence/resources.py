@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from kadence import API_VERSION
 from kadence.deadlines import ScheduleTiming, timing_of
 from kadence.jobs import DataTooLarge, build_job, task_data_json, template_problem
 from kadence.models import (
+    ConcurrencyPolicy,
     HistoryEntry,
     ScheduleRef,
     ScheduleSpec,
@@ -140,9 +142,10 @@ def task_for_run(
     task_spec = TaskSpec(
         scheduler_id=spec.scheduler_id,
         priority=spec.priority,
-        hash=spec.hash or default_hash(spec.data),
+        hash=spec.hash or default_hash(spec.data, spec.job_template.to_kube()),
         data=spec.data,
         job_template=spec.job_template,
+        concurrency_policy=spec.concurrency_policy,
         schedule_ref=ScheduleRef(name=meta["name"]),
         deadline_at=deadline,
     )
@@ -195,10 +198,25 @@ def phase_of(task: Body) -> TaskPhase:
     return TaskPhase(raw) if raw else TaskPhase.PENDING
 
 
+def work_hash(spec: Mapping[str, Any]) -> str:
+    """The identity of the work a Schedule's or Task's spec describes: its `hash`, or the
+    md5 of its data and Job template."""
+    explicit = spec.get("hash")
+    if explicit:
+        return str(explicit)
+    return default_hash(spec.get("data") or {}, spec.get("jobTemplate") or {})
+
+
 def task_hash(task: Body) -> str:
-    """The identity of a task's work: its hash, or the md5 of its data."""
-    spec = task.get("spec") or {}
-    return spec.get("hash") or default_hash(spec.get("data") or {})
+    """The identity of a task's work (`work_hash` of its spec)."""
+    return work_hash(task.get("spec") or {})
+
+
+def serial(task: Body) -> bool:
+    """Whether the task runs one at a time with the work of its hash (it was made by a
+    Schedule whose concurrencyPolicy is BufferOne or BufferAll)."""
+    raw = (task.get("spec") or {}).get("concurrencyPolicy")
+    return raw in (ConcurrencyPolicy.BUFFER_ONE, ConcurrencyPolicy.BUFFER_ALL)
 
 
 def queue_item(task: Body) -> QueueItem:
@@ -212,6 +230,7 @@ def queue_item(task: Body) -> QueueItem:
         priority=int(spec.get("priority") or 0),
         deadline_at=deadline,  # type: ignore[arg-type]
         hash=task_hash(task),
+        serial=serial(task),
     )
 
 

@@ -39,7 +39,7 @@ from kadence.naming import (
     task_name_for_deadline,
     task_name_for_run_request,
 )
-from kadence.queue import decide_concurrency
+from kadence.queue import ConcurrencyDecision, decide_concurrency
 from kadence.resources import (
     Body,
     controller_uid,
@@ -129,10 +129,47 @@ class RunFacts:
 
 
 @dataclass
+class _SameWork:
+    """The unfinished Tasks doing the schedule's work in its queue and namespace, kept
+    current as the plan makes and cancels Tasks, so that each deadline's concurrency
+    decision (a normal one or a backfilled one) sees the runs planned before it."""
+
+    holders: set[str]
+    """Every unfinished Task of the same hash."""
+    waiting: set[str]
+    """Those of them not yet dispatched (Pending or Queued): BufferOne and BufferAll
+    bound them."""
+
+    @classmethod
+    def of(cls, world: ScheduleWorld, spec: ScheduleSpec) -> _SameWork:
+        work = spec.hash or default_hash(spec.data, spec.job_template.to_kube())
+        same = [task for task in world.queue_unfinished if task_hash(task) == work]
+        return cls(
+            holders={task["metadata"]["name"] for task in same},
+            waiting={task["metadata"]["name"] for task in same if not phase_of(task).active},
+        )
+
+    def decide(self, policy: ConcurrencyPolicy, run: str, buffer_limit: int) -> ConcurrencyDecision:
+        """The policy's decision for the run named `run`; the Tasks it cancels leave."""
+        decision = decide_concurrency(
+            policy, sorted(self.holders - {run}), waiting=self.waiting - {run},
+            buffer_limit=buffer_limit,
+        )  # fmt: skip
+        self.holders.difference_update(decision.cancel)
+        self.waiting.difference_update(decision.cancel)
+        return decision
+
+    def add(self, run: str) -> None:
+        self.holders.add(run)
+        self.waiting.add(run)
+
+
+@dataclass
 class _Draft:
     """The plan while it is being made."""
 
     status: ScheduleStatus
+    same_work: _SameWork
     create: list[Body] = field(default_factory=list)
     cancel: list[tuple[str, str, str]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -142,6 +179,7 @@ class _Draft:
     def created(self, task: Body, now: datetime) -> None:
         name = task["metadata"]["name"]
         self.create.append(task)
+        self.same_work.add(name)
         self.status.active.append(name)
         self.status.recorded.append(RecordedRun(task=name))
         self.status.counts.created += 1
@@ -166,7 +204,7 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     if world.template_problem is not None:
         return _invalid(status, TEMPLATE_REJECTED, world.template_problem, generation, now)
 
-    draft = _Draft(status)
+    draft = _Draft(status, _SameWork.of(world, spec))
     deadline = next_deadline(timing, old, facts, parse_time(meta["creationTimestamp"]), now)
     status.observed_timing = timing.signature
     suspended = _suspension(draft, world, spec, generation, now)
@@ -275,28 +313,21 @@ def _fire(
         starting_deadline_seconds=spec.starting_deadline_seconds,
     )
     draft.missed += due.missed
-    work = spec.hash or default_hash(spec.data)
-    holders = {
-        task["metadata"]["name"] for task in world.queue_unfinished if task_hash(task) == work
-    }
+    policy = ConcurrencyPolicy(spec.concurrency_policy)
     created = False
     for run_at in due.run:
         run = task_name_for_deadline(name, run_at)
         if _taken(draft, world, run, uid):
             draft.missed += 1
             continue
-        decision = decide_concurrency(
-            ConcurrencyPolicy(spec.concurrency_policy), sorted(holders - {run})
-        )
+        decision = draft.same_work.decide(policy, run, spec.buffer_limit)
         if not decision.create:
             draft.skipped += 1
             draft.status.counts.skipped += 1
             draft.events.append(Event("Normal", "DeadlineSkipped", decision.reason))
             continue
         draft.cancel.extend((holder, REPLACED, f"replaced by {run}") for holder in decision.cancel)
-        holders.difference_update(decision.cancel)
         draft.created(task_for_run(body, spec, run, run_at), now)
-        holders.add(run)
         created = True
     draft.status.counts.missed += draft.missed
     return timing.next_after_fire(due, created=created)
@@ -369,10 +400,6 @@ def _backfill(
         )
     policy = ConcurrencyPolicy(allow or spec.concurrency_policy)
     name, uid = body["metadata"]["name"], body["metadata"]["uid"]
-    work = spec.hash or default_hash(spec.data)
-    holders = {
-        task["metadata"]["name"] for task in world.queue_unfinished if task_hash(task) == work
-    }
     ran = {entry.task for entry in draft.status.history}
     ran.update(recorded.task for recorded in draft.status.recorded)
     ran.update(task["metadata"]["name"] for task in draft.create)
@@ -383,14 +410,12 @@ def _backfill(
             _taken(draft, world, run, uid)
             already += 1
             continue
-        decision = decide_concurrency(policy, sorted(holders - {run}))
+        decision = draft.same_work.decide(policy, run, spec.buffer_limit)
         if not decision.create:
             skipped += 1
             continue
         draft.cancel.extend((holder, REPLACED, f"replaced by {run}") for holder in decision.cancel)
-        holders.difference_update(decision.cancel)
         draft.created(task_for_run(body, spec, run, deadline, trigger=TRIGGER_BACKFILL), now)
-        holders.add(run)
         made += 1
     draft.events.append(
         Event(

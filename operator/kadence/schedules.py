@@ -20,8 +20,8 @@ from kadence.faults import crash_point
 from kadence.jobs import build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import ScheduleSpec, TaskPhase, TaskStatus
-from kadence.naming import TRIGGER_BACKFILL, default_hash
-from kadence.resources import read_schedule, scheduler_of, task_for_run, trigger_of
+from kadence.naming import TRIGGER_BACKFILL
+from kadence.resources import read_schedule, scheduler_of, task_for_run, trigger_of, work_hash
 from kadence.schedule_plan import (
     SchedulePlan,
     ScheduleWorld,
@@ -93,7 +93,7 @@ class ScheduleController:
     def _work_lock(self, namespace: str, body: Body) -> asyncio.Lock:
         """The lock of one (namespace, queue, work hash); dropped when nobody holds it."""
         spec = body.get("spec") or {}
-        work = spec.get("hash") or default_hash(spec.get("data") or {})
+        work = work_hash(spec)
         key = (namespace, str(spec.get("schedulerId", "")), str(work))
         lock = self._work_locks.get(key)
         if lock is None:

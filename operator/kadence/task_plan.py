@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kadence.models import TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL
-from kadence.queue import QueueItem, plan_dispatch, queue_order
+from kadence.queue import QueueItem, plan_dispatch, queue_order, serial_waits
 from kadence.resources import (
     Body,
     Key,
@@ -93,6 +93,10 @@ class QueueRules:
     """In a shared queue, the priorities allowed (inclusive)."""
     held: bool = False
     """No Job may be made now (the admission policies are missing): nothing leaves."""
+    serial: bool = True
+    """Hold back a BufferOne or BufferAll Task while work of its hash is dispatched or
+    running (False: every Queued Task may leave, for a view of the whole order; the plan
+    still says which would wait)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,12 @@ class QueuePlan:
     """Queued Tasks to turn into Jobs, in the order they leave the queue."""
     depth: int
     active: int
+    messages: tuple[tuple[Key, str], ...] = ()
+    """Queued Tasks whose message changes: a BufferOne or BufferAll Task says what it
+    waits for, and says it waits in the queue again once that is over."""
+    held_for_work: Mapping[Key, str] = field(default_factory=dict)
+    """Queued BufferOne or BufferAll Tasks that wait for a Task of their hash (not for a
+    slot), each with the name of the Task it waits for."""
 
 
 def plan_queue(
@@ -125,10 +135,17 @@ def plan_queue(
     decided); one made by hand is refused while a Task of the same hash is in the queue
     or running in the same namespace, the first made winning among new ones. In a shared
     queue, a Task whose priority is outside the allowed range is refused.
+
+    A Task made by a BufferOne or BufferAll Schedule is not dispatched while a Task of
+    its hash holds a slot in its namespace, nor before an earlier one of its hash
+    (`serial_waits`); other Tasks pass it, and it keeps its place and says what it waits
+    for in its message.
     """
     admit: list[Admission] = []
     queued: list[QueueItem] = []
     holding: dict[tuple[str, str], QueueItem] = {}
+    busy: dict[tuple[str, str], QueueItem] = {}
+    serial_queued: dict[Key, Body] = {}
     pending: list[Body] = []
     slots: Counter[str] = Counter(
         job["metadata"]["namespace"]
@@ -148,8 +165,13 @@ def plan_queue(
             holding[(item.namespace, item.hash)] = item
         if phase.active or _uid(task) in jobs_by_owner:
             slots[item.namespace] += 1
+            running = busy.get((item.namespace, item.hash))
+            if running is None or item.sort_key < running.sort_key:
+                busy[(item.namespace, item.hash)] = item
         elif phase is TaskPhase.QUEUED:
             queued.append(item)
+            if item.serial:
+                serial_queued[key_of(task)] = task
 
     for task in sorted(pending, key=_creation_order):
         key, item = key_of(task), queue_item(task)
@@ -162,22 +184,42 @@ def plan_queue(
             message = f"duplicate of task {held.name}, already in queue"
             admit.append(Admission(key, TaskPhase.CANCELLED, DUPLICATE, message, label))
         else:
-            message = f"waiting in queue {scheduler_of(task)}"
+            message = waiting_message(None, scheduler_of(task))
             admit.append(Admission(key, TaskPhase.QUEUED, None, message, label))
             holding.setdefault((item.namespace, item.hash), item)
     active = sum(slots.values())
+    waits = serial_waits(queued, {work: item.name for work, item in busy.items()})
+    eligible = [
+        item for item in queued if not rules.serial or (item.namespace, item.name) not in waits
+    ]
     if rules.held:
         heads: list[QueueItem] = []
     elif rules.shared:
-        heads = fair_dispatch(queued, slots, rules.capacity, rules.namespace_capacity)
+        heads = fair_dispatch(eligible, slots, rules.capacity, rules.namespace_capacity)
     else:
-        heads = plan_dispatch(queued, active, rules.capacity)
+        heads = plan_dispatch(eligible, active, rules.capacity)
+    dispatch = tuple((item.namespace, item.name) for item in heads)
     return QueuePlan(
         admit=tuple(admit),
-        dispatch=tuple((item.namespace, item.name) for item in heads),
+        dispatch=dispatch,
         depth=len(queued),
         active=active,
+        messages=tuple(
+            (key, message)
+            for key, task in sorted(serial_queued.items())
+            if key not in dispatch
+            and (message := waiting_message(waits.get(key), scheduler_of(task)))
+            != (task.get("status") or {}).get("message")
+        ),
+        held_for_work=waits,
     )
+
+
+def waiting_message(blocker: str | None, scheduler_id: str) -> str:
+    """What a Queued Task says: the queue it waits in, or the task of its work it waits for."""
+    if blocker is not None:
+        return f"waiting for task {blocker} (same hash) to finish"
+    return f"waiting in queue {scheduler_id}"
 
 
 def fair_dispatch(

@@ -139,6 +139,8 @@ class WaitingTask:
     """The deadline it was made for; a manual Task's creation (as the queue orders it)."""
     queued_at: datetime | None
     schedule: str | None
+    waits_for: str | None = None
+    """A BufferOne or BufferAll Task held back for the Task of its hash named here."""
 
     def waiting(self, now: datetime) -> timedelta | None:
         return now - self.queued_at if self.queued_at is not None else None
@@ -218,14 +220,17 @@ def _queue_view(
     store: Store, key: QueueKey, queues: QueuesConfig, capacity: int | None, *, known: bool
 ) -> QueueView:
     """One queue as the queue controller reads it (`queues.QueueController.reconcile`), with
-    room for every Queued Task: `plan_queue` then dispatches them all, in its own order."""
+    room for every Queued Task: `plan_queue` then dispatches them all, in its own order (a
+    Task waiting for work of its hash to finish keeps its place)."""
     sharing = queues.sharing(key)
     members = _members(queues, key)
     tasks = [
         task for namespace in members for task in store.unfinished(namespace, key.scheduler_id)
     ]
     jobs = [job for namespace in members for job in store.queue_jobs(namespace, key.scheduler_id)]
-    everyone = QueueRules(capacity=len(tasks) + len(jobs) + 1, shared=sharing is not None)
+    everyone = QueueRules(
+        capacity=len(tasks) + len(jobs) + 1, shared=sharing is not None, serial=False
+    )
     plan = plan_queue(tasks, store.jobs_by_owner, jobs, store.task_uids, everyone)
     by_key = {key_of(task): task for task in tasks}
     waiting = []
@@ -241,6 +246,7 @@ def _queue_view(
                 deadline_at=item.deadline_at,
                 queued_at=parse_time((task.get("status") or {}).get("queuedAt")),
                 schedule=(task["metadata"].get("labels") or {}).get(SCHEDULE_LABEL),
+                waits_for=plan.held_for_work.get(task_key),
             )
         )
     if capacity is None and known:
@@ -274,7 +280,7 @@ def render_queues(views: Sequence[QueueView], now: datetime, *, wide: bool = Fal
         if view.shared:
             headers.insert(1, "NAMESPACE")
         if wide:
-            headers += ["QUEUED", "SCHEDULE"]
+            headers += ["QUEUED", "SCHEDULE", "WAITS FOR"]
         rows = []
         for item in view.waiting:
             waited = item.waiting(now)
@@ -288,7 +294,7 @@ def render_queues(views: Sequence[QueueView], now: datetime, *, wide: bool = Fal
             if view.shared:
                 row.insert(1, item.namespace)
             if wide:
-                row += [rfc3339(item.queued_at), item.schedule or "-"]
+                row += [rfc3339(item.queued_at), item.schedule or "-", item.waits_for or "-"]
             rows.append(row)
         lines = [queue_title(view)]
         if wide and view.holders:
@@ -326,6 +332,7 @@ def queues_document(views: Sequence[QueueView], now: datetime) -> dict[str, Any]
                             else None
                         ),
                         "schedule": item.schedule,
+                        "waitsFor": item.waits_for,
                     }
                     for item in view.waiting
                 ],

@@ -64,6 +64,7 @@ CONTRACT = {
         "spec.jobTemplate.metadata",
         "spec.jobTemplate.spec",
         "spec.concurrencyPolicy",
+        "spec.bufferLimit",
         "spec.startingDeadlineSeconds",
         "spec.missedRunPolicy",
         "spec.missedRunLimit",
@@ -97,6 +98,7 @@ CONTRACT = {
         "spec.data",
         "spec.jobTemplate.metadata",
         "spec.jobTemplate.spec",
+        "spec.concurrencyPolicy",
         "spec.scheduleRef.name",
         "spec.deadlineAt",
         "status.phase",
@@ -299,6 +301,7 @@ def test_contract_details() -> None:
         "data": None,
         "jobTemplate": None,
         "concurrencyPolicy": "Forbid",
+        "bufferLimit": 10,
         "startingDeadlineSeconds": None,
         "missedRunPolicy": "RunLatest",
         "missedRunLimit": 10,
@@ -308,7 +311,12 @@ def test_contract_details() -> None:
         "backfillLimit": 100,
         "suspendAfterFailures": None,
     }
-    assert spec["properties"]["concurrencyPolicy"]["enum"] == ["Forbid", "Allow", "Replace"]
+    policies = ["Forbid", "Allow", "Replace", "BufferOne", "BufferAll"]
+    assert spec["properties"]["concurrencyPolicy"]["enum"] == policies
+    assert (
+        spec["properties"]["bufferLimit"]["minimum"],
+        spec["properties"]["bufferLimit"]["maximum"],
+    ) == (1, 1000)
     assert spec["properties"]["missedRunPolicy"]["enum"] == ["RunLatest", "Skip", "RunAll"]
     assert spec["properties"]["hash"]["maxLength"] == 32
     assert node_at(schedule, "status.history[].phase")["enum"] == PHASES
@@ -316,6 +324,8 @@ def test_contract_details() -> None:
     task = root_schema("Task")
     assert task["properties"]["spec"]["required"] == ["schedulerId", "jobTemplate"]
     assert node_at(task, "status.phase")["enum"] == PHASES
+    assert node_at(task, "spec.concurrencyPolicy")["enum"] == policies
+    assert "default" not in node_at(task, "spec.concurrencyPolicy")
     for root in (schedule, task):
         assert root["required"] == ["spec"]
         for part in ("data", "jobTemplate.metadata", "jobTemplate.spec"):

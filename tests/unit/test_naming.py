@@ -86,21 +86,56 @@ def test_run_request_name_never_looks_like_a_deadline_name(request_value: str) -
     assert not re.fullmatch(r"[0-9]{10}", suffix)
 
 
+SPEC = {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
+SPEC_TEXT = '{"template":{"spec":{"containers":[{"image":"busybox","name":"c"}]}}}'
+
+
 @pytest.mark.parametrize(
-    ("data", "canonical"),
+    ("data", "template", "canonical"),
     [
-        ({}, "{}"),
-        ({"b": 1, "a": [1, 2]}, '{"a":[1,2],"b":1}'),
-        ({"z": {"y": 1, "x": None}}, '{"z":{"x":null,"y":1}}'),
-        ({"naam": "café"}, '{"naam":"café"}'),
+        ({}, {"spec": {}}, '{"data":{},"jobTemplate":{"metadata":{},"spec":{}}}'),
+        (
+            {"b": 1, "a": [1, 2]},
+            {"spec": SPEC},
+            f'{{"data":{{"a":[1,2],"b":1}},"jobTemplate":{{"metadata":{{}},"spec":{SPEC_TEXT}}}}}',
+        ),
+        (
+            {"z": {"y": 1, "x": None}},
+            {"metadata": {"labels": {"b": "2", "a": "1"}}, "spec": {}},
+            '{"data":{"z":{"x":null,"y":1}},'
+            '"jobTemplate":{"metadata":{"labels":{"a":"1","b":"2"}},"spec":{}}}',
+        ),
+        (
+            {"naam": "café"},
+            {"metadata": None, "spec": {}},
+            '{"data":{"naam":"café"},"jobTemplate":{"metadata":{},"spec":{}}}',
+        ),
     ],
-    ids=["empty", "keys-sorted-compact", "nested-sorted", "utf8-not-escaped"],
+    ids=["empty", "keys-sorted-compact", "nested-sorted", "utf8-not-escaped-null-metadata"],
 )
-def test_default_hash(data: dict, canonical: str) -> None:
-    assert default_hash(data) == hashlib.md5(canonical.encode("utf-8")).hexdigest()
+def test_default_hash(data: dict, template: dict, canonical: str) -> None:
+    assert default_hash(data, template) == hashlib.md5(canonical.encode("utf-8")).hexdigest()
 
 
-def test_default_hash_ignores_key_order() -> None:
-    assert default_hash({"a": 1, "b": {"c": 2, "d": 3}}) == default_hash(
-        {"b": {"d": 3, "c": 2}, "a": 1}
-    )
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [
+        (({"a": 1, "b": {"c": 2, "d": 3}}, {"spec": SPEC}),
+         ({"b": {"d": 3, "c": 2}, "a": 1}, {"spec": SPEC}), True),
+        (({}, {"spec": SPEC}), ({}, {"metadata": {}, "spec": SPEC}), True),
+        (({}, {"spec": SPEC}), ({}, {"spec": {**SPEC, "backoffLimit": 0}}), False),
+        (({}, {"spec": SPEC}), ({}, {"metadata": {"labels": {"x": "y"}}, "spec": SPEC}), False),
+        (({"a": 1}, {"spec": SPEC}), ({"a": 2}, {"spec": SPEC}), False),
+    ],
+    ids=[
+        "key-order-ignored",
+        "absent-metadata-is-empty-metadata",
+        "different-job-spec-differs",
+        "different-job-labels-differ",
+        "different-data-differs",
+    ],
+)  # fmt: skip
+def test_default_hash_is_equal_only_for_equal_work(
+    a: tuple[dict, dict], b: tuple[dict, dict], equal: bool
+) -> None:
+    assert (default_hash(*a) == default_hash(*b)) is equal

@@ -24,6 +24,7 @@ from kadence.resources import (
     task_problem,
     trigger_of,
     waiting_since,
+    work_hash,
 )
 
 TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
@@ -35,6 +36,39 @@ def schedule(**spec: Any) -> dict[str, Any]:
         "metadata": {"namespace": "ns", "name": "nightly", "uid": "u-1"},
         "spec": {"schedulerId": "q", "jobTemplate": TEMPLATE, **spec},
     }
+
+
+OTHER = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "alpine"}]}}}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "work"),
+    [
+        ({"data": {"a": 1}, "jobTemplate": TEMPLATE}, default_hash({"a": 1}, TEMPLATE)),
+        ({"data": {"a": 1}, "jobTemplate": OTHER}, default_hash({"a": 1}, OTHER)),
+        ({"data": {}, "jobTemplate": TEMPLATE}, default_hash({}, TEMPLATE)),
+        ({"data": {"a": 1}, "jobTemplate": OTHER, "hash": "mine"}, "mine"),
+        ({"data": {"a": 1}, "jobTemplate": TEMPLATE, "hash": ""}, default_hash({"a": 1}, TEMPLATE)),
+    ],
+    ids=["data-and-template", "another-template", "empty-data", "explicit-wins", "empty-is-unset"],
+)
+def test_work_hash(spec: dict[str, Any], work: str) -> None:
+    assert work_hash(spec) == work
+    assert queue_item(a_task(spec=spec)).hash == work
+
+
+def test_default_hashes_differ_by_template() -> None:
+    assert default_hash({"a": 1}, TEMPLATE) != default_hash({"a": 1}, OTHER)
+
+
+@pytest.mark.parametrize(
+    ("policy", "serial"),
+    [("BufferOne", True), ("BufferAll", True), ("Forbid", False), ("Allow", False), (None, False)],
+    ids=["buffer-one", "buffer-all", "forbid", "allow", "none-made-by-hand-or-before"],
+)
+def test_a_buffered_task_queues_serially(policy: str | None, serial: bool) -> None:
+    spec = {"concurrencyPolicy": policy} if policy else {}
+    assert queue_item(a_task(spec=spec)).serial is serial
 
 
 @pytest.mark.parametrize(
@@ -207,7 +241,7 @@ def test_a_manual_task_queues_by_its_creation_and_hashes_its_data() -> None:
     item = queue_item(a_task())
     assert item.deadline_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert item.priority == 2
-    assert item.hash == default_hash({"a": 1})
+    assert item.hash == default_hash({"a": 1}, TEMPLATE)
     assert queue_item(a_task(spec={"hash": "h"})).hash == "h"
 
 

@@ -29,6 +29,7 @@ def task(
     by_schedule: bool = False,
     labelled: bool = True,
     created: str = "2026-06-01T10:00:00Z",
+    status_message: str | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
@@ -54,6 +55,8 @@ def task(
         },
         "status": {"phase": phase} if phase else {},
     }
+    if phase == "Queued":
+        body["status"]["message"] = status_message or "waiting in queue q"
     return body
 
 
@@ -96,6 +99,19 @@ class QueueCase:
     admit: list[tuple[str, TaskPhase]] = field(default_factory=list)
     dispatch: list[str] = field(default_factory=list)
     active: int = 0
+    serial: bool = True
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    """Queued Tasks whose message is written: (name, message)."""
+
+
+def buffered(name: str, phase: str | None = "Queued", **kwargs: Any) -> dict[str, Any]:
+    """A Task of a BufferOne Schedule, doing the work `w` (unless told otherwise)."""
+    kwargs.setdefault("hash", "w")
+    return task(name, phase, by_schedule=True, concurrencyPolicy="BufferOne", **kwargs)
+
+
+def waiting_for(blocker: str) -> str:
+    return f"waiting for task {blocker} (same hash) to finish"
 
 
 QUEUE_CASES = [
@@ -241,6 +257,79 @@ QUEUE_CASES = [
         priorities=(0, 100),
         admit=[("jump", P.FAILED), ("ok", P.QUEUED)],
     ),
+    QueueCase(
+        "buffered: never a second one of its work while one runs; other work passes it",
+        [
+            buffered("b1", "Running", created="2026-06-01T09:00:00Z"),
+            buffered("b2", created="2026-06-01T09:30:00Z"),
+            task("other", "Queued", priority=5),
+        ],
+        capacity=3,
+        dispatch=["other"],
+        active=1,
+        messages=[("b2", waiting_for("b1"))],
+    ),
+    QueueCase(
+        "buffered: held by a task of its work not buffered itself (Allow, by hand)",
+        [buffered("b", created="2026-06-01T09:30:00Z"), task("r", "Running", hash="w")],
+        capacity=3,
+        active=1,
+        messages=[("b", waiting_for("r"))],
+    ),
+    QueueCase(
+        "buffered: two of one work and room for both: the first leaves, the second waits",
+        [
+            buffered("b2", deadlineAt="2026-06-01T10:02:00Z"),
+            buffered("b1", deadlineAt="2026-06-01T10:01:00Z"),
+        ],
+        capacity=5,
+        dispatch=["b1"],
+        messages=[("b2", waiting_for("b1"))],
+    ),
+    QueueCase(
+        "buffered: a Queued task whose Job exists keeps its work busy",
+        [buffered("b1"), buffered("b2", deadlineAt="2026-06-01T10:05:00Z")],
+        capacity=5,
+        jobs=[job("b1")],
+        active=1,
+        messages=[("b2", waiting_for("b1"))],
+    ),
+    QueueCase(
+        "buffered: the same hash in another namespace of a shared queue does not hold it",
+        [
+            buffered("b", namespace="team-a"),
+            buffered("r", "Running", namespace="team-b"),
+            buffered("a2", namespace="team-a", deadlineAt="2026-06-01T10:05:00Z"),
+        ],
+        capacity=3,
+        shared=True,
+        dispatch=["b"],
+        active=1,
+        messages=[("a2", waiting_for("b"))],
+    ),
+    QueueCase(
+        "buffered: its work finished, but no slot: it says it waits in the queue again",
+        [
+            buffered("b", status_message=waiting_for("gone")),
+            task("full", "Running"),
+        ],
+        active=1,
+        messages=[("b", "waiting in queue q")],
+    ),
+    QueueCase(
+        "buffered: a message already written is not written again",
+        [buffered("b1", "Running"), buffered("b2", status_message=waiting_for("b1"))],
+        capacity=2,
+        active=1,
+    ),
+    QueueCase(
+        "buffered, in the view of the whole order: it keeps its place",
+        [buffered("b1", "Running"), buffered("b2"), task("other", "Queued", priority=5)],
+        capacity=9,
+        serial=False,
+        dispatch=["b2", "other"],
+        active=1,
+    ),
 ]
 
 
@@ -249,12 +338,18 @@ def test_plan_queue(case: QueueCase) -> None:
     jobs_by_owner = {j["metadata"]["ownerReferences"][0]["uid"]: j for j in case.jobs}
     known = {t["metadata"]["uid"] for t in case.tasks} | {f"uid-{n}" for n in case.finished}
     rules = QueueRules(
-        case.capacity, case.shared, case.namespace_capacity, case.priorities, case.held
+        case.capacity,
+        case.shared,
+        case.namespace_capacity,
+        case.priorities,
+        case.held,
+        serial=case.serial,
     )
     plan = plan_queue(case.tasks, jobs_by_owner, case.jobs, known, rules)
     assert [(a.key[1], a.phase) for a in plan.admit] == case.admit
     assert [name for _, name in plan.dispatch] == case.dispatch
     assert plan.active == case.active
+    assert [(name, message) for (_, name), message in plan.messages] == case.messages
 
 
 def test_admission_says_why_and_labels_a_task_made_by_hand() -> None:

@@ -386,9 +386,9 @@ def test_a_queue_as_a_table_and_as_json() -> None:
     wide = render_queues(views, NOW, wide=True).splitlines()
     assert wide[1] == "Holding slots: busy"
     assert wide[2].split() == [
-        "POSITION", "TASK", "PRIORITY", "DEADLINE", "WAITING", "QUEUED", "SCHEDULE"
+        "POSITION", "TASK", "PRIORITY", "DEADLINE", "WAITING", "QUEUED", "SCHEDULE", "WAITS", "FOR"
     ]  # fmt: skip
-    assert wide[3].split()[-1] == "nightly"
+    assert wide[3].split()[-2:] == ["nightly", "-"]
     (document,) = queues_document(views, NOW)["queues"]
     assert document["capacity"] == 1
     assert document["inUse"] == 1
@@ -402,6 +402,7 @@ def test_a_queue_as_a_table_and_as_json() -> None:
         "queuedAt": "2026-06-01T09:59:00Z",
         "waitingSeconds": 60.0,
         "schedule": "nightly",
+        "waitsFor": None,
     }
 
 
