@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from kadence.deadlines import ScheduleTiming, plan_due
 from kadence.models import (
+    NEXT_DEADLINES,
     ConcurrencyPolicy,
     Counts,
     HistoryEntry,
@@ -45,13 +46,16 @@ from kadence.resources import (
     task_hash,
 )
 from kadence.status import (
+    ENDED,
     INVALID_SPEC,
     READY,
     REPLACED,
+    RUN_LIMIT_REACHED,
     SCHEDULE_DISABLED,
     TEMPLATE_REJECTED,
     FinishedTask,
     disabled_condition,
+    ended_condition,
     held_condition,
     parse_time,
     run_conditions,
@@ -158,9 +162,20 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     draft = _Draft(status)
     deadline = next_deadline(timing, old, facts, parse_time(meta["creationTimestamp"]), now)
     status.observed_timing = timing.signature
+    if _runs_left(spec, status) == 0:
+        deadline = None
     if spec.enabled and deadline is not None and deadline <= now:
         deadline = _fire(draft, world, spec=spec, timing=timing, deadline=deadline, now=now)
+    runs_left = _runs_left(spec, status)
+    if runs_left == 0:
+        deadline = None
     status.deadline_at = deadline
+    ended = _ended(spec, timing, status, runs_left, now)
+    status.next_deadlines = (
+        timing.upcoming(deadline, min(NEXT_DEADLINES, runs_left or NEXT_DEADLINES))
+        if spec.enabled and ended is None
+        else []
+    )
     if not spec.enabled:
         draft.cancel.extend(
             (task["metadata"]["name"], SCHEDULE_DISABLED, DISABLED_MESSAGE)
@@ -184,7 +199,11 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
                 f"{draft.missed} {deadlines} missed ({spec.missed_run_policy} policy)",
             )
         )
-    if not spec.enabled:
+    if ended is not None:
+        ready = ended_condition(*ended)
+        if _ready_reason(old) != ready.reason:
+            draft.events.append(Event("Normal", *ended))
+    elif not spec.enabled:
         ready = disabled_condition(spec.suspend_reason)
     elif world.held is not None:
         ready = held_condition(world.held)
@@ -203,6 +222,41 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
         missed=draft.missed,
         skipped=draft.skipped,
     )
+
+
+def _runs_left(spec: ScheduleSpec, status: ScheduleStatus) -> int | None:
+    """How many more deadline runs `spec.runLimit` allows; None without a limit."""
+    if spec.run_limit is None:
+        return None
+    return max(0, spec.run_limit - status.counts.scheduled)
+
+
+def _ended(
+    spec: ScheduleSpec,
+    timing: ScheduleTiming,
+    status: ScheduleStatus,
+    runs_left: int | None,
+    now: datetime,
+) -> tuple[str, str] | None:
+    """(reason, message) of a schedule that makes no more tasks for deadlines: its run limit
+    was reached, or no deadline is left before its end."""
+    if runs_left == 0:
+        runs = "run" if spec.run_limit == 1 else "runs"
+        return RUN_LIMIT_REACHED, f"runLimit reached: {spec.run_limit} {runs} made, no more tasks"
+    if timing.end_at is not None and timing.ended(
+        status.deadline_at, active=bool(status.active), now=now
+    ):
+        return ENDED, f"no deadline is left before endAt {_rfc3339(timing.end_at)}: no more tasks"
+    return None
+
+
+def _ready_reason(status: ScheduleStatus) -> str | None:
+    ready = next((c for c in status.conditions if c.type == READY), None)
+    return ready.reason if ready is not None else None
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def template_accepted(body: Body) -> bool:
@@ -232,6 +286,7 @@ def _invalid(
         now=now,
     )
     events = () if repeated else (Event("Warning", reason, problem),)
+    status.next_deadlines = []
     return SchedulePlan(create=(), cancel=(), delete=(), status=status, events=events, wake_at=None)
 
 
@@ -262,6 +317,8 @@ def _fire(
     }
     created = False
     for run_at in due.run:
+        if _runs_left(spec, draft.status) == 0:
+            break  # the rest are neither run nor missed: the schedule has ended
         run = task_name_for_deadline(name, run_at)
         if _taken(draft, world, run, uid):
             draft.missed += 1
@@ -277,6 +334,7 @@ def _fire(
         draft.cancel.extend((holder, REPLACED, f"replaced by {run}") for holder in decision.cancel)
         holders.difference_update(decision.cancel)
         draft.created(task_for_run(body, spec, run, run_at), now)
+        draft.status.counts.scheduled += 1
         holders.add(run)
         created = True
     draft.status.counts.missed += draft.missed
@@ -351,23 +409,25 @@ def next_deadline(
     never before the stored one), or the creation for a schedule that never ran.
     """
     stored = old.deadline_at
-    if old.observed_timing != timing.signature:
-        return timing.first_deadline(
-            now=now,
-            created_at=created_at or now,
-            last_finished_at=facts.last_finished_at,
-            has_run=facts.has_run,
-            active=facts.any_active,
+    if not timing.observed(old.observed_timing):
+        return timing.bounded(
+            timing.first_deadline(
+                now=now,
+                created_at=created_at or now,
+                last_finished_at=facts.last_finished_at,
+                has_run=facts.has_run,
+                active=facts.any_active,
+            )
         )
     if timing.interval is not None:
         if facts.any_active:
             return None
         after_run = timing.after_run(facts.last_finished_at) if facts.last_finished_at else None
         if not facts.has_run and stored is None:
-            return created_at or now
-        return _latest(stored, after_run) or now
+            return timing.bounded(created_at or now)
+        return timing.bounded(_latest(stored, after_run) or now)
     after_run = timing.after_run(facts.latest_deadline_run) if facts.latest_deadline_run else None
-    return _latest(stored, after_run) or timing.after_run(now)
+    return timing.bounded(_latest(stored, after_run) or timing.after_run(now))
 
 
 def rebuild_runs(
@@ -399,6 +459,8 @@ def rebuild_runs(
         phase = phase_of(task)
         if name not in known:
             counts.created += 1
+            if deadline_of_run(schedule_name, task) is not None:
+                counts.scheduled += 1  # made for a deadline by a try whose status write was lost
         if not phase.finished:
             active.append(task)
             recorded.append(RecordedRun(task=name))

@@ -39,6 +39,8 @@ JOB_REFUSED = "JobRefused"
 START_TIMEOUT = "StartTimeout"
 DUPLICATE = "Duplicate"
 SCHEDULE_DISABLED = "ScheduleDisabled"
+ENDED = "Ended"
+RUN_LIMIT_REACHED = "RunLimitReached"
 REPLACED = "Replaced"
 
 _RANK = {
@@ -281,6 +283,12 @@ def disabled_condition(suspend_reason: str | None) -> Condition:
     if suspend_reason:
         message = f"{message}: {suspend_reason}"
     return Condition(type=READY, status="False", reason="Disabled", message=message)
+
+
+def ended_condition(reason: str, message: str) -> Condition:
+    """Ready False: the schedule has finished (`Ended`, `RunLimitReached`) and makes no more
+    tasks. Not an error: like Disabled, nothing is Stalled."""
+    return Condition(type=READY, status="False", reason=reason, message=message)
 
 
 def stalled_condition(reason: str, message: str) -> Condition:

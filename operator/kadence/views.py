@@ -14,12 +14,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from kadence.config import OperatorConfig, QueueKey, QueuesConfig
-from kadence.cron import Cron
 from kadence.models import ScheduleStatus, TaskPhase
 from kadence.naming import SCHEDULE_LABEL
 from kadence.resources import (
@@ -393,9 +391,7 @@ def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) 
     first = next_deadline(timing, old, facts, parse_time(meta.get("creationTimestamp")), now)
     deadlines: tuple[datetime, ...] = ()
     if spec.enabled and first is not None:
-        rule = timing.rule
-        later = islice(rule.after(first), count - 1) if isinstance(rule, Cron) else ()
-        deadlines = (first, *later)
+        deadlines = tuple(timing.upcoming(first, count))
     return replace(
         view,
         timing=timing.signature,
