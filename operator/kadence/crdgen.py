@@ -350,6 +350,9 @@ def schedule_crd() -> Schema:
         _column(schema, "Next", ".status.deadlineAt", column_type="string"),
         _column(schema, "Last", ".status.lastScheduledAt"),
         _column(schema, "Active", ".status.active", column_type="string"),
+        # A list shows as JSON; -o wide adds the timing as the operator read it, joined by ", "
+        # with the values H chose.
+        _column(schema, "Timing", ".status.observedTiming", priority=1),
     ]
     return _crd("Schedule", "schedules", "sched", schema, columns)
 

@@ -352,6 +352,8 @@ class NextView:
     active: tuple[str, ...]
     problem: str | None
     """Why it cannot fire (its spec, or a Job template the API server refused)."""
+    ended: str | None = None
+    """Why it makes no more tasks for deadlines: its endAt passed, or its runLimit was reached."""
 
 
 def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) -> NextView:
@@ -390,10 +392,17 @@ def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) 
     status, facts = rebuild_runs(old, owned, meta["name"], spec.history_limit, now)
     first = next_deadline(timing, old, facts, parse_time(meta.get("creationTimestamp")), now)
     deadlines: tuple[datetime, ...] = ()
-    if spec.enabled and first is not None:
-        deadlines = tuple(timing.upcoming(first, count))
+    left = None if spec.run_limit is None else spec.run_limit - status.counts.scheduled
+    ended = None
+    if left is not None and left <= 0:
+        ended = f"its runLimit of {spec.run_limit} was reached"
+    elif timing.ended(first, active=bool(status.active), now=now):
+        ended = "no deadline is left before its endAt"
+    if spec.enabled and first is not None and ended is None:
+        deadlines = tuple(timing.upcoming(first, count if left is None else min(count, left)))
     return replace(
         view,
+        ended=ended,
         timing=timing.signature,
         interval=timing.interval,
         deadlines=deadlines,
@@ -420,6 +429,8 @@ def next_note(view: NextView) -> str | None:
     who = f"schedule {view.namespace}/{view.name}"
     if view.problem is not None:
         return f"{who} cannot fire: {view.problem}"
+    if view.ended is not None:
+        return f"{who} has ended: {view.ended}"
     if not view.enabled:
         reason = f" ({view.suspend_reason})" if view.suspend_reason else ""
         return f"{who} is disabled{reason}: no deadline fires until it is resumed"

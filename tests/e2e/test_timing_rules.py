@@ -18,6 +18,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from kadence.naming import task_name_for_deadline, task_name_for_run_request
+from tests.conftest import Cluster
 from tests.e2e.conftest import Operator
 from tests.e2e.test_schedules import (
     RUN_REQUEST,
@@ -118,10 +119,10 @@ def timeline(kube: Kube, operator: Operator) -> Iterator[Timeline]:
 
 
 def test_a_schedule_with_two_crons_fires_at_the_deadlines_of_both(
-    kube: Kube, timeline: Timeline
+    cluster: Cluster, kube: Kube, timeline: Timeline
 ) -> None:
-    """`schedules` lists two crons; each one's minute makes a Task, and the status lists the
-    merged deadlines and the expressions it read."""
+    """`schedules` lists two crons; each one's minute makes a Task, the status lists the
+    merged deadlines and the expressions it read, and `kubectl get` shows them."""
     ns, first, second = timeline.namespace, timeline.first, timeline.second
     hour = timedelta(hours=1)
     assert timeline.upcoming["two-crons"] == [
@@ -129,6 +130,9 @@ def test_a_schedule_with_two_crons_fires_at_the_deadlines_of_both(
     ]
     observed = schedule_status(kube, ns, "two-crons")["observedTiming"]
     assert observed == f"{first.minute} * * * *, {second.minute} * * * * in UTC"
+    table = cluster.kubectl("get", "schedule", "two-crons", "-n", ns, "-o", "wide").stdout
+    assert f'["{first.minute} * * * *","{second.minute} * * * *"]' in table, table
+    assert observed in table, table
 
     wait_for_task(kube, ns, task_name_for_deadline("two-crons", first), 90, "the first cron's task")
     wait_for_task(kube, ns, task_name_for_deadline("two-crons", second), 90, "the second's task")

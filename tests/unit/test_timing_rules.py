@@ -36,6 +36,9 @@ from tests.unit.test_schedule_plan import (
     test_a_second_reconcile_of_the_same_world_changes_nothing as check_idempotent,
 )
 from tests.unit.test_schedule_plan import test_plan_schedule as check_plan
+from tests.unit.test_views import NextCase
+from tests.unit.test_views import schedule as views_schedule
+from tests.unit.test_views import test_next_view as check_next_view
 
 
 def utc(text: str) -> datetime:
@@ -595,3 +598,41 @@ def test_rebuild_runs_derives_scheduled(case: Rebuild) -> None:
     old = ScheduleStatus.model_validate({"recorded": [{"task": name} for name in case.recorded]})
     status, _ = rebuild_runs(old, case.tasks, "nightly", 10, JUST_AFTER_THE_HOUR)
     assert status.counts.scheduled == case.scheduled
+
+
+# -- kubectl kadence next: the same bounds -------------------------------------------------
+
+VIEW_CASES = [
+    NextCase(
+        "two crons: merged",
+        views_schedule(schedule=None, schedules=["0 12 * * *", "0 12,18 * * *"]),
+        deadlines=["2026-06-01T12:00:00Z", "2026-06-01T18:00:00Z", "2026-06-02T12:00:00Z"],
+    ),
+    NextCase(
+        "endAt: none after it",
+        views_schedule(schedule="0 * * * *", endAt="2026-06-01T12:00:00Z"),
+        count=5,
+        deadlines=["2026-06-01T11:00:00Z", "2026-06-01T12:00:00Z"],
+    ),
+    NextCase(
+        "endAt passed: ended",
+        views_schedule(schedule="0 * * * *", endAt="2026-06-01T09:30:00Z"),
+        note="schedule ns/nightly has ended: no deadline is left before its endAt",
+    ),
+    NextCase(
+        "runLimit: only the runs left",
+        views_schedule(schedule="0 * * * *", runLimit=3, status={"counts": {"scheduled": 1}}),
+        count=5,
+        deadlines=["2026-06-01T11:00:00Z", "2026-06-01T12:00:00Z"],
+    ),
+    NextCase(
+        "runLimit reached: ended",
+        views_schedule(schedule="0 * * * *", runLimit=1, status={"counts": {"scheduled": 1}}),
+        note="schedule ns/nightly has ended: its runLimit of 1 was reached",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", VIEW_CASES, ids=[c.id for c in VIEW_CASES])
+def test_next_view_with_timing_rules(case: NextCase) -> None:
+    check_next_view(case)
