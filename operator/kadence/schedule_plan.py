@@ -106,7 +106,8 @@ class SchedulePlan:
     status: ScheduleStatus
     events: tuple[Event, ...]
     wake_at: datetime | None
-    """When the next deadline falls; None: nothing is due until something changes."""
+    """When the next deadline falls (or endAt, while an interval run is active: the schedule
+    ends then); None: nothing is due until something changes."""
     missed: int = 0
     skipped: int = 0
 
@@ -176,6 +177,9 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
         if spec.enabled and ended is None
         else []
     )
+    wake_at = deadline
+    if wake_at is None and ended is None and timing.end_at is not None and now < timing.end_at:
+        wake_at = timing.end_at  # an interval run still active: at endAt the schedule ends
     if not spec.enabled:
         draft.cancel.extend(
             (task["metadata"]["name"], SCHEDULE_DISABLED, DISABLED_MESSAGE)
@@ -218,7 +222,7 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
         delete=tuple(_prune(world.owned, spec)),
         status=status,
         events=tuple(draft.events),
-        wake_at=deadline if spec.enabled else None,
+        wake_at=wake_at if spec.enabled else None,
         missed=draft.missed,
         skipped=draft.skipped,
     )
@@ -246,17 +250,14 @@ def _ended(
     if timing.end_at is not None and timing.ended(
         status.deadline_at, active=bool(status.active), now=now
     ):
-        return ENDED, f"no deadline is left before endAt {_rfc3339(timing.end_at)}: no more tasks"
+        end = timing.end_at.isoformat().replace("+00:00", "Z")
+        return ENDED, f"no deadline is left before endAt {end}: no more tasks"
     return None
 
 
 def _ready_reason(status: ScheduleStatus) -> str | None:
     ready = next((c for c in status.conditions if c.type == READY), None)
     return ready.reason if ready is not None else None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def template_accepted(body: Body) -> bool:

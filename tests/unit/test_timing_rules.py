@@ -396,6 +396,7 @@ CASES = [
         ),
         tasks=[task(run(ON_THE_HOUR), "Running", deadline=ON_THE_HOUR)],
         now=JUST_AFTER_THE_HOUR,
+        wake_at=NEXT_HOUR,
         status={"deadlineAt": None},
         conditions={"Ready": ("True", "Scheduled")},
     ),
