@@ -322,16 +322,9 @@ class CronUnion:
     members: tuple[Cron, ...]
 
     @property
-    def expression(self) -> str:
-        return ", ".join(member.expression for member in self.members)
-
-    @property
     def resolved(self) -> str:
+        """Each member's resolved expression, joined by ", "."""
         return ", ".join(member.resolved for member in self.members)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return self.members[0].zone
 
     def after(self, instant: datetime) -> Iterator[datetime]:
         """Deadlines of any member strictly after ``instant``, ascending, each once."""
