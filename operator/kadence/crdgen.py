@@ -88,12 +88,19 @@ _SCHEDULE_EXTRAS: dict[str, Schema] = {
     "spec": {
         "x-kubernetes-validations": [
             {
-                "rule": "has(self.schedule) != has(self.interval)",
-                "message": (
-                    "set exactly one of schedule (a cron expression) and interval "
-                    "(a duration such as 15m)"
+                "rule": (
+                    "[has(self.schedule), has(self.schedules), has(self.interval)]"
+                    ".filter(x, x).size() == 1"
                 ),
-            }
+                "message": (
+                    "set exactly one of schedule (a cron expression), schedules (a list of "
+                    "them) and interval (a duration such as 15m)"
+                ),
+            },
+            {
+                "rule": "!has(self.startAt) || !has(self.endAt) || self.startAt <= self.endAt",
+                "message": "startAt must not be after endAt",
+            },
         ]
     },
     "spec.interval": {
@@ -334,6 +341,7 @@ def schedule_crd() -> Schema:
     columns = [
         _column(schema, "Scheduler", ".spec.schedulerId"),
         _column(schema, "Schedule", ".spec.schedule"),
+        _column(schema, "Schedules", ".spec.schedules", column_type="string"),
         _column(schema, "Interval", ".spec.interval"),
         _column(schema, "Enabled", ".spec.enabled"),
         _condition_column("Ready", "Whether a Task is made at each deadline."),
@@ -342,6 +350,9 @@ def schedule_crd() -> Schema:
         _column(schema, "Next", ".status.deadlineAt", column_type="string"),
         _column(schema, "Last", ".status.lastScheduledAt"),
         _column(schema, "Active", ".status.active", column_type="string"),
+        # A list shows as JSON; -o wide adds the timing as the operator read it, joined by ", "
+        # with the values H chose.
+        _column(schema, "Timing", ".status.observedTiming", priority=1),
     ]
     return _crd("Schedule", "schedules", "sched", schema, columns)
 

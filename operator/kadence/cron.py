@@ -28,9 +28,12 @@ __all__ = [
     "HORIZON_DAYS",
     "MACROS",
     "Cron",
+    "CronRule",
+    "CronUnion",
     "InvalidSchedule",
     "next_deadlines",
     "parse_cron",
+    "parse_crons",
 ]
 
 MACROS = {
@@ -115,6 +118,9 @@ class Cron:
 
     expression: str
     zone: ZoneInfo
+    resolved: str
+    """The expression with each ``H`` field replaced by the values it hashed to, for people
+    (``status.observedTiming``)."""
     minutes: tuple[int, ...]
     hours: tuple[int, ...]
     days_of_month: frozenset[int]
@@ -285,6 +291,7 @@ def parse_cron(expression: str, time_zone: str = "UTC", name: str = "") -> Cron:
     cron = Cron(
         expression=expression,
         zone=tz,
+        resolved=_resolved(expression, fields, values),
         minutes=tuple(values[0]),
         hours=tuple(values[1]),
         days_of_month=frozenset(values[2]),
@@ -295,6 +302,67 @@ def parse_cron(expression: str, time_zone: str = "UTC", name: str = "") -> Cron:
     )
     _check_fires(cron)
     return cron
+
+
+def _resolved(expression: str, fields: list[str], values: list[list[int]]) -> str:
+    """``expression`` as written, except that an ``H`` field shows the values it chose."""
+    if not any(text[0] in "Hh" for text in fields):
+        return expression.strip()
+    return " ".join(
+        ",".join(map(str, found)) if text[0] in "Hh" else text
+        for text, found in zip(fields, values, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class CronUnion:
+    """Several crons read in one zone as one schedule: their deadlines merged in order, an
+    instant that more than one of them names counted once. Same interface as ``Cron``."""
+
+    members: tuple[Cron, ...]
+
+    @property
+    def resolved(self) -> str:
+        """Each member's resolved expression, joined by ", "."""
+        return ", ".join(member.resolved for member in self.members)
+
+    def after(self, instant: datetime) -> Iterator[datetime]:
+        """Deadlines of any member strictly after ``instant``, ascending, each once."""
+        return _distinct(heapq.merge(*(member.after(instant) for member in self.members)))
+
+    def at_or_before(self, instant: datetime) -> Iterator[datetime]:
+        """Deadlines of any member at or before ``instant``, descending, each once."""
+        merged = heapq.merge(
+            *(member.at_or_before(instant) for member in self.members), reverse=True
+        )
+        return _distinct(merged)
+
+    def next_after(self, instant: datetime) -> datetime:
+        """The first deadline of any member strictly after ``instant``."""
+        return min(member.next_after(instant) for member in self.members)
+
+
+CronRule = Cron | CronUnion
+"""What a cron schedule's deadlines come from: ``spec.schedule`` or ``spec.schedules``."""
+
+
+def _distinct(instants: Iterator[datetime]) -> Iterator[datetime]:
+    """``instants`` (sorted) without repeats."""
+    previous: datetime | None = None
+    for instant in instants:
+        if instant != previous:
+            yield instant
+        previous = instant
+
+
+def parse_crons(expressions: Sequence[str], time_zone: str = "UTC", name: str = "") -> CronRule:
+    """Parse a list of cron expressions (``spec.schedules``) read in one zone as one schedule;
+    ``H`` in each is hashed from the same ``name``. Raises ``InvalidSchedule`` for an empty list
+    or any expression ``parse_cron`` refuses."""
+    if not expressions:
+        raise InvalidSchedule("schedules must list at least one cron expression")
+    members = tuple(parse_cron(expression, time_zone, name) for expression in expressions)
+    return members[0] if len(members) == 1 else CronUnion(members)
 
 
 def next_deadlines(

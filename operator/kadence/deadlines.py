@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import islice, takewhile
 from typing import Protocol
 
-from kadence.cron import Cron, InvalidSchedule, parse_cron
+from kadence.cron import CronRule, InvalidSchedule, parse_crons
 
 __all__ = [
     "INTERVAL_PATTERN",
@@ -94,18 +94,74 @@ class TimingSpec(Protocol):
     """The fields of a Schedule's spec that decide its deadlines."""
 
     schedule: str | None
+    schedules: list[str] | None
     time_zone: str
     interval: str | None
+    start_at: datetime | None
+    end_at: datetime | None
+    run_limit: int | None
 
 
 @dataclass(frozen=True)
 class ScheduleTiming:
     """When a Schedule's deadlines fall: a cron read in a zone, or an interval after each run."""
 
-    rule: Cron | timedelta
+    rule: CronRule | timedelta
     signature: str
     """The spec fields it was read from, for ``status.observedTiming``: when it changes, the
-    timing was edited and the next deadline is recomputed from now."""
+    timing was edited and the next deadline is recomputed from now. A cron shows the values
+    its ``H`` fields chose."""
+    start_at: datetime | None = None
+    """No deadline before it (``spec.startAt``)."""
+    end_at: datetime | None = None
+    """No deadline after it (``spec.endAt``)."""
+    former_signature: str | None = None
+    """The signature older versions wrote for the same timing (``H`` unresolved), so that an
+    upgrade is not read as an edit."""
+
+    def observed(self, observed_timing: str | None) -> bool:
+        """Whether ``observed_timing`` (``status.observedTiming``) is this timing."""
+        return observed_timing is not None and observed_timing in (
+            self.signature,
+            self.former_signature,
+        )
+
+    def bounded(self, deadline: datetime | None) -> datetime | None:
+        """``deadline`` within ``start_at`` and ``end_at``: ``None`` past the end; an interval
+        deadline before the start moves to it (a cron's never falls before it: see
+        ``_cron_after``)."""
+        if deadline is None or (self.end_at is not None and deadline > self.end_at):
+            return None
+        if isinstance(self.rule, timedelta) and self.start_at is not None:
+            return max(deadline, self.start_at)
+        return deadline
+
+    def ended(self, deadline: datetime | None, *, active: bool, now: datetime) -> bool:
+        """Whether no deadline is left before ``end_at``, given the next ``deadline`` (after
+        ``bounded``). An interval schedule with a run active may still have one, unless its
+        end has passed: the run's finish comes later still."""
+        if self.end_at is None or deadline is not None:
+            return False
+        return not (isinstance(self.rule, timedelta) and active and now < self.end_at)
+
+    def upcoming(self, deadline: datetime | None, count: int) -> list[datetime]:
+        """The next ``count`` deadlines from the stored ``deadline`` on, within the bounds: a
+        cron's follow from it; an interval's depend on when each run finishes, so only the
+        stored one is known."""
+        if deadline is None or count < 1:
+            return []
+        if isinstance(self.rule, timedelta):
+            return [deadline]
+        later = takewhile(
+            lambda t: self.end_at is None or t <= self.end_at, self.rule.after(deadline)
+        )
+        return [deadline, *islice(later, count - 1)]
+
+    def _cron_after(self, rule: CronRule, instant: datetime) -> datetime:
+        """The cron's first deadline strictly after ``instant`` and at or after ``start_at``."""
+        if self.start_at is not None and instant < self.start_at:
+            instant = self.start_at - _JUST_BEFORE
+        return rule.next_after(instant)
 
     @property
     def interval(self) -> timedelta | None:
@@ -128,8 +184,8 @@ class ScheduleTiming:
         ran; ``None`` while a run is active (its finish sets the deadline); else the last
         finish plus the interval, or ``now`` if that has passed.
         """
-        if isinstance(self.rule, Cron):
-            return self.rule.next_after(now)
+        if not isinstance(self.rule, timedelta):
+            return self._cron_after(self.rule, now)
         if not has_run:
             return created_at
         if active:
@@ -139,29 +195,72 @@ class ScheduleTiming:
     def after_run(self, finished_at: datetime) -> datetime:
         """The next deadline counted from ``finished_at``: the interval after it, or the cron's
         next deadline."""
-        if isinstance(self.rule, Cron):
-            return self.rule.next_after(finished_at)
+        if not isinstance(self.rule, timedelta):
+            return self._cron_after(self.rule, finished_at)
         return finished_at + self.rule
 
     def next_after_fire(self, plan: DuePlan, *, created: bool) -> datetime | None:
         """The ``status.deadlineAt`` to store after acting on ``plan``: ``None`` for an interval
-        schedule that created a task (the task's finish sets it), else ``plan.next_deadline``."""
+        schedule that created a task (the task's finish sets it), else ``plan.next_deadline``
+        within the bounds."""
         if isinstance(self.rule, timedelta) and created:
             return None
-        return plan.next_deadline
+        return self.bounded(plan.next_deadline)
+
+
+_JUST_BEFORE = timedelta(microseconds=1)
 
 
 def timing_of(spec: TimingSpec, name: str) -> ScheduleTiming:
     """Read and validate the timing of the schedule ``name`` (``namespace/name``, which ``H``
-    hashes). Raises ``InvalidSchedule`` unless exactly one of schedule and interval is set and
-    it is valid."""
-    if spec.schedule is not None and spec.interval is None:
-        return ScheduleTiming(
-            parse_cron(spec.schedule, spec.time_zone, name), f"{spec.schedule} in {spec.time_zone}"
+    hashes). Raises ``InvalidSchedule`` unless exactly one of schedule, schedules and interval
+    is set and it is valid, and ``startAt`` is not after ``endAt``."""
+    given = [spec.schedule is not None, spec.schedules is not None, spec.interval is not None]
+    if given.count(True) != 1:
+        raise InvalidSchedule("set exactly one of schedule, schedules and interval")
+    start, end = _utc(spec.start_at), _utc(spec.end_at)
+    if start is not None and end is not None and start > end:
+        raise InvalidSchedule(
+            f"startAt {_rfc3339(start)} is after endAt {_rfc3339(end)}: no deadline could fall"
         )
-    if spec.interval is not None and spec.schedule is None:
-        return ScheduleTiming(parse_interval(spec.interval), f"every {spec.interval}")
-    raise InvalidSchedule("set exactly one of schedule and interval")
+    rule: CronRule | timedelta
+    if spec.interval is not None:
+        rule = parse_interval(spec.interval)
+        signature = former = f"every {spec.interval}"
+    else:
+        expressions = [spec.schedule] if spec.schedule is not None else spec.schedules or []
+        rule = parse_crons(expressions, spec.time_zone, name)
+        signature = f"{rule.resolved} in {spec.time_zone}"
+        former = f"{', '.join(expressions)} in {spec.time_zone}"
+    limits = _limits(start, end, spec.run_limit)
+    return ScheduleTiming(
+        rule,
+        signature + limits,
+        start_at=start,
+        end_at=end,
+        former_signature=None if limits or spec.schedule is None else former,
+    )
+
+
+def _limits(start: datetime | None, end: datetime | None, run_limit: int | None) -> str:
+    """The bounds in a signature: an edit of any of them recomputes the next deadline."""
+    parts = [
+        *([f"from {_rfc3339(start)}"] if start is not None else []),
+        *([f"until {_rfc3339(end)}"] if end is not None else []),
+        *([f"at most {run_limit} runs"] if run_limit is not None else []),
+    ]
+    return f", {', '.join(parts)}" if parts else ""
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """An instant from the spec in UTC; one without an offset is read as UTC."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def plan_due(
@@ -177,10 +276,10 @@ def plan_due(
     (``status.deadlineAt``) and ``now``.
 
     For a cron the due deadlines are ``deadline_at`` and every deadline after it up to and
-    including ``now``; for an interval only ``deadline_at``. A deadline is late when acted on
-    more than ``starting_deadline_seconds`` after it; a late deadline never runs. The latest
-    due deadline is the current one, the older ones were missed (the operator was down or the
-    schedule disabled):
+    including ``now`` and ``timing.end_at``; for an interval only ``deadline_at``. A deadline
+    is late when acted on more than ``starting_deadline_seconds`` after it; a late deadline
+    never runs. The latest due deadline is the current one, the older ones were missed (the
+    operator was down or the schedule disabled):
 
     - ``RunLatest``: the latest runs unless late.
     - ``Skip``: runs missed while nothing acted are dropped: the latest runs only when acted on
@@ -209,22 +308,26 @@ def plan_due(
         return missed_run_policy != MissedRunPolicy.SKIP or lateness <= ON_TIME_GRACE
 
     schedule = timing.rule
+    # Deadlines after the end are never due; lateness is still counted from ``now``.
+    horizon = now if timing.end_at is None else min(now, timing.end_at)
     if isinstance(schedule, timedelta):
         following = deadline_at + ((now - deadline_at) // schedule + 1) * schedule
         run: tuple[datetime, ...] = (deadline_at,) if runs(deadline_at) else ()
         return DuePlan(run=run, missed=1 - len(run), next_deadline=following)
 
     following = schedule.next_after(deadline_at)
-    if following > now:  # the usual case: only the stored deadline is due
+    if following > horizon:  # the usual case: only the stored deadline is due
         run = (deadline_at,) if runs(deadline_at) else ()
         return DuePlan(run=run, missed=1 - len(run), next_deadline=following)
 
     wanted = missed_run_limit if missed_run_policy == MissedRunPolicy.RUN_ALL else 1
-    recent = list(islice(takewhile(lambda t: t > deadline_at, schedule.at_or_before(now)), wanted))
+    recent = list(
+        islice(takewhile(lambda t: t > deadline_at, schedule.at_or_before(horizon)), wanted)
+    )
     if len(recent) < wanted:
         recent.append(deadline_at)
     run = tuple(t for t in reversed(recent) if runs(t))
-    later = takewhile(lambda t: t <= now, schedule.after(deadline_at))
+    later = takewhile(lambda t: t <= horizon, schedule.after(deadline_at))
     due = 1 + sum(1 for _ in islice(later, MISSED_COUNT_CAP + len(run) - 1))
     return DuePlan(
         run=run,

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from kadence.deadlines import INTERVAL_PATTERN, MissedRunPolicy
 
 INT32_MAX = 2**31 - 1
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+MAX_SCHEDULES = 16
+NEXT_DEADLINES = 5
+"""How many deadlines status.nextDeadlines lists."""
+
+CronExpression = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 class KubeModel(BaseModel):
@@ -105,7 +110,17 @@ class ScheduleSpec(KubeModel):
         description=(
             "Cron expression: 5 fields, @hourly @daily @midnight @weekly @monthly @yearly "
             "@annually, and Jenkins-style H (a value hashed from namespace/name). "
-            "Exactly one of schedule and interval is set."
+            "Exactly one of schedule, schedules and interval is set."
+        ),
+    )
+    schedules: list[CronExpression] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SCHEDULES,
+        description=(
+            "Instead of schedule: several cron expressions, all read in timeZone; the "
+            "deadlines are those of any of them, and an instant named by more than one "
+            "fires once."
         ),
     )
     time_zone: str = Field(
@@ -113,6 +128,29 @@ class ScheduleSpec(KubeModel):
         min_length=1,
         max_length=64,
         description="IANA time zone that schedule is read in, such as Europe/Amsterdam.",
+    )
+    start_at: datetime | None = Field(
+        default=None,
+        description=(
+            "No deadline falls before this instant (RFC 3339); an interval schedule's first "
+            "task is made at it."
+        ),
+    )
+    end_at: datetime | None = Field(
+        default=None,
+        description=(
+            "No deadline falls after this instant (RFC 3339); once none is left, the "
+            "schedule has ended (Ready False, reason Ended). A run still active finishes."
+        ),
+    )
+    run_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=INT32_MAX,
+        description=(
+            "The schedule ends (Ready False, reason RunLimitReached) once this many tasks "
+            "were made for its deadlines; runs asked for by hand do not count."
+        ),
     )
     interval: str | None = Field(
         default=None,
@@ -266,6 +304,10 @@ class Counts(KubeModel):
         description="Deadlines skipped by the concurrency policy or while suspended.",
     )
     missed: int = Field(default=0, description="Deadlines missed (operator down, too late).")
+    scheduled: int = Field(
+        default=0,
+        description="Tasks made for deadlines (not runs asked for by hand); runLimit counts these.",
+    )
 
 
 class HistoryEntry(KubeModel):
@@ -289,9 +331,20 @@ class ScheduleStatus(KubeModel):
     """What the operator observed and did; written only through the status subresource."""
 
     deadline_at: datetime | None = Field(default=None, description="The next deadline (UTC).")
+    next_deadlines: list[datetime] = Field(
+        default_factory=list,
+        description=(
+            f"The next {NEXT_DEADLINES} deadlines (UTC) from deadlineAt on, within startAt, "
+            "endAt and runLimit; fewer when fewer remain, none while disabled or ended. An "
+            "interval schedule lists deadlineAt only: the later ones depend on its runs."
+        ),
+    )
     observed_timing: str | None = Field(
         default=None,
-        description="The schedule, timeZone or interval that deadlineAt was computed from.",
+        description=(
+            "The schedule (with the values H chose), timeZone, interval, startAt, endAt and "
+            "runLimit that deadlineAt was computed from."
+        ),
     )
     last_scheduled_at: datetime | None = Field(
         default=None, description="When the last task was created."

@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 from kadence.backfill import backfill_range
 from kadence.deadlines import ScheduleTiming, plan_due
 from kadence.models import (
+    NEXT_DEADLINES,
     ConcurrencyPolicy,
+    Condition,
     Counts,
     HistoryEntry,
     RecordedRun,
@@ -53,15 +55,18 @@ from kadence.resources import (
 )
 from kadence.status import (
     CONSECUTIVE_FAILURES,
+    ENDED,
     INVALID_SPEC,
     READY,
     REPLACED,
+    RUN_LIMIT_REACHED,
     SCHEDULE_DISABLED,
     SUSPENDED,
     TEMPLATE_REJECTED,
     FinishedTask,
     abnormal_condition,
     disabled_condition,
+    ended_condition,
     held_condition,
     parse_time,
     run_conditions,
@@ -113,7 +118,8 @@ class SchedulePlan:
     status: ScheduleStatus
     events: tuple[Event, ...]
     wake_at: datetime | None
-    """When the next deadline falls; None: nothing is due until something changes."""
+    """When the next deadline falls (or endAt, while an interval run is active: the schedule
+    ends then); None: nothing is due until something changes."""
     missed: int = 0
     skipped: int = 0
 
@@ -208,22 +214,55 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     deadline = next_deadline(timing, old, facts, parse_time(meta["creationTimestamp"]), now)
     status.observed_timing = timing.signature
     suspended = _suspension(draft, world, spec, generation, now)
+    if _runs_left(spec, status) == 0:
+        deadline = None
     if spec.enabled and deadline is not None and deadline <= now:
         if suspended is not None:
             deadline = _pass_while_suspended(draft, timing, deadline, now)
         else:
             deadline = _fire(draft, world, spec=spec, timing=timing, deadline=deadline, now=now)
+    runs_left = _runs_left(spec, status)
+    if runs_left == 0:
+        deadline = None
     status.deadline_at = deadline
+    ended = _ended(spec, timing, status, runs_left, now)
+    status.next_deadlines = (
+        timing.upcoming(deadline, min(NEXT_DEADLINES, runs_left or NEXT_DEADLINES))
+        if spec.enabled and ended is None and suspended is None
+        else []
+    )
+    wake_at = deadline
+    if wake_at is None and ended is None and timing.end_at is not None and now < timing.end_at:
+        wake_at = timing.end_at  # an interval run still active: at endAt the schedule ends
     if not spec.enabled:
         draft.cancel.extend(
             (task["metadata"]["name"], SCHEDULE_DISABLED, DISABLED_MESSAGE)
             for task in world.owned
             if phase_of(task) in (TaskPhase.PENDING, TaskPhase.QUEUED)
-            and deadline_of_run(meta["name"], task) is not None
-            and trigger_of(task) != TRIGGER_BACKFILL
+            and made_for_deadline(meta["name"], task)
         )
     _run_request(draft, world, spec, now)
     _backfill(draft, world, spec, timing, now)
+    _account_unrun(draft, spec, now)
+    ready = _ready(draft, world, spec, old, ended=ended, suspended=suspended)
+    status.conditions = schedule_conditions(
+        status.conditions, ready, cancelling=len(draft.cancel), generation=generation, now=now
+    )
+    return SchedulePlan(
+        create=tuple(draft.create),
+        cancel=tuple(draft.cancel),
+        delete=tuple(_prune(world.owned, spec)),
+        status=status,
+        events=tuple(draft.events),
+        wake_at=wake_at if spec.enabled else None,
+        missed=draft.missed,
+        skipped=draft.skipped,
+    )
+
+
+def _account_unrun(draft: _Draft, spec: ScheduleSpec, now: datetime) -> None:
+    """Deadlines that passed without a task: Healthy turns False, and missed ones warn."""
+    status = draft.status
     if draft.missed or draft.skipped:
         status.missed_since_last_run += draft.missed + draft.skipped
         status.last_missed_at = now
@@ -239,27 +278,62 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
                 f"{draft.missed} {deadlines} missed ({spec.missed_run_policy} policy)",
             )
         )
+
+
+def _ready(
+    draft: _Draft,
+    world: ScheduleWorld,
+    spec: ScheduleSpec,
+    old: ScheduleStatus,
+    *,
+    ended: tuple[str, str] | None,
+    suspended: str | None,
+) -> Condition:
+    """The Ready condition: ended before disabled, before held, before suspended; an end
+    is announced once."""
+    if ended is not None:
+        if _ready_reason(old) != ended[0]:
+            draft.events.append(Event("Normal", *ended))
+        return ended_condition(*ended)
     if not spec.enabled:
-        ready = disabled_condition(spec.suspend_reason)
-    elif world.held is not None:
-        ready = held_condition(world.held)
-    elif suspended is not None:
-        ready = suspended_condition(suspended)
-    else:
-        ready = scheduled_condition()
-    status.conditions = schedule_conditions(
-        status.conditions, ready, cancelling=len(draft.cancel), generation=generation, now=now
-    )
-    return SchedulePlan(
-        create=tuple(draft.create),
-        cancel=tuple(draft.cancel),
-        delete=tuple(_prune(world.owned, spec)),
-        status=status,
-        events=tuple(draft.events),
-        wake_at=deadline if spec.enabled else None,
-        missed=draft.missed,
-        skipped=draft.skipped,
-    )
+        return disabled_condition(spec.suspend_reason)
+    if world.held is not None:
+        return held_condition(world.held)
+    if suspended is not None:
+        return suspended_condition(suspended)
+    return scheduled_condition()
+
+
+def _runs_left(spec: ScheduleSpec, status: ScheduleStatus) -> int | None:
+    """How many more deadline runs `spec.runLimit` allows; None without a limit."""
+    if spec.run_limit is None:
+        return None
+    return max(0, spec.run_limit - status.counts.scheduled)
+
+
+def _ended(
+    spec: ScheduleSpec,
+    timing: ScheduleTiming,
+    status: ScheduleStatus,
+    runs_left: int | None,
+    now: datetime,
+) -> tuple[str, str] | None:
+    """(reason, message) of a schedule that makes no more tasks for deadlines: its run limit
+    was reached, or no deadline is left before its end."""
+    if runs_left == 0:
+        runs = "run" if spec.run_limit == 1 else "runs"
+        return RUN_LIMIT_REACHED, f"runLimit reached: {spec.run_limit} {runs} made, no more tasks"
+    if timing.end_at is not None and timing.ended(
+        status.deadline_at, active=bool(status.active), now=now
+    ):
+        end = timing.end_at.isoformat().replace("+00:00", "Z")
+        return ENDED, f"no deadline is left before endAt {end}: no more tasks"
+    return None
+
+
+def _ready_reason(status: ScheduleStatus) -> str | None:
+    ready = next((c for c in status.conditions if c.type == READY), None)
+    return ready.reason if ready is not None else None
 
 
 def template_accepted(body: Body) -> bool:
@@ -289,6 +363,7 @@ def _invalid(
         now=now,
     )
     events = () if repeated else (Event("Warning", reason, problem),)
+    status.next_deadlines = []
     return SchedulePlan(create=(), cancel=(), delete=(), status=status, events=events, wake_at=None)
 
 
@@ -316,6 +391,8 @@ def _fire(
     policy = ConcurrencyPolicy(spec.concurrency_policy)
     created = False
     for run_at in due.run:
+        if _runs_left(spec, draft.status) == 0:
+            break  # the rest are neither run nor missed: the schedule has ended
         run = task_name_for_deadline(name, run_at)
         if _taken(draft, world, run, uid):
             draft.missed += 1
@@ -328,6 +405,7 @@ def _fire(
             continue
         draft.cancel.extend((holder, REPLACED, f"replaced by {run}") for holder in decision.cancel)
         draft.created(task_for_run(body, spec, run, run_at), now)
+        draft.status.counts.scheduled += 1
         created = True
     draft.status.counts.missed += draft.missed
     return timing.next_after_fire(due, created=created)
@@ -539,23 +617,25 @@ def next_deadline(
     never before the stored one), or the creation for a schedule that never ran.
     """
     stored = old.deadline_at
-    if old.observed_timing != timing.signature:
-        return timing.first_deadline(
-            now=now,
-            created_at=created_at or now,
-            last_finished_at=facts.last_finished_at,
-            has_run=facts.has_run,
-            active=facts.any_active,
+    if not timing.observed(old.observed_timing):
+        return timing.bounded(
+            timing.first_deadline(
+                now=now,
+                created_at=created_at or now,
+                last_finished_at=facts.last_finished_at,
+                has_run=facts.has_run,
+                active=facts.any_active,
+            )
         )
     if timing.interval is not None:
         if facts.any_active:
             return None
         after_run = timing.after_run(facts.last_finished_at) if facts.last_finished_at else None
         if not facts.has_run and stored is None:
-            return created_at or now
-        return _latest(stored, after_run) or now
+            return timing.bounded(created_at or now)
+        return timing.bounded(_latest(stored, after_run) or now)
     after_run = timing.after_run(facts.latest_deadline_run) if facts.latest_deadline_run else None
-    return _latest(stored, after_run) or timing.after_run(now)
+    return timing.bounded(_latest(stored, after_run) or timing.after_run(now))
 
 
 def rebuild_runs(
@@ -587,6 +667,8 @@ def rebuild_runs(
         phase = phase_of(task)
         if name not in known:
             counts.created += 1
+            if made_for_deadline(schedule_name, task):
+                counts.scheduled += 1  # made for a deadline by a try whose status write was lost
         if not phase.finished:
             active.append(task)
             recorded.append(RecordedRun(task=name))
@@ -643,6 +725,14 @@ def rebuild_runs(
         any_active=bool(active),
     )
     return status, facts
+
+
+def made_for_deadline(schedule_name: str, task: Body) -> bool:
+    """Whether the schedule made `task` when one of its deadlines came (not for a run
+    request or a backfill): what disabling cancels and `runLimit` counts. Its name says so;
+    the trigger label tells a backfilled deadline apart (Tasks made before that label
+    existed have none and were never backfills)."""
+    return deadline_of_run(schedule_name, task) is not None and trigger_of(task) != TRIGGER_BACKFILL
 
 
 def _count(counts: Counts, phase: TaskPhase) -> None:

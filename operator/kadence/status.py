@@ -40,6 +40,8 @@ JOB_REFUSED = "JobRefused"
 START_TIMEOUT = "StartTimeout"
 DUPLICATE = "Duplicate"
 SCHEDULE_DISABLED = "ScheduleDisabled"
+ENDED = "Ended"
+RUN_LIMIT_REACHED = "RunLimitReached"
 REPLACED = "Replaced"
 CONSECUTIVE_FAILURES = "ConsecutiveFailures"
 
@@ -288,6 +290,12 @@ def disabled_condition(suspend_reason: str | None) -> Condition:
 def suspended_condition(message: str) -> Condition:
     """Ready False: too many runs failed in a row, so deadlines make no tasks until resumed."""
     return Condition(type=READY, status="False", reason="Suspended", message=message)
+
+
+def ended_condition(reason: str, message: str) -> Condition:
+    """Ready False: the schedule has finished (`Ended`, `RunLimitReached`) and makes no more
+    tasks. Not an error: like Disabled, nothing is Stalled."""
+    return Condition(type=READY, status="False", reason=reason, message=message)
 
 
 def stalled_condition(reason: str, message: str) -> Condition:

@@ -14,12 +14,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from kadence.config import OperatorConfig, QueueKey, QueuesConfig
-from kadence.cron import Cron
 from kadence.models import ScheduleStatus, TaskPhase
 from kadence.naming import SCHEDULE_LABEL
 from kadence.resources import (
@@ -362,6 +360,8 @@ class NextView:
     active: tuple[str, ...]
     problem: str | None
     """Why it cannot fire (its spec, or a Job template the API server refused)."""
+    ended: str | None = None
+    """Why it makes no more tasks for deadlines: its endAt passed, or its runLimit was reached."""
 
 
 def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) -> NextView:
@@ -400,12 +400,17 @@ def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) 
     status, facts = rebuild_runs(old, owned, meta["name"], spec.history_limit, now)
     first = next_deadline(timing, old, facts, parse_time(meta.get("creationTimestamp")), now)
     deadlines: tuple[datetime, ...] = ()
-    if spec.enabled and first is not None:
-        rule = timing.rule
-        later = islice(rule.after(first), count - 1) if isinstance(rule, Cron) else ()
-        deadlines = (first, *later)
+    left = None if spec.run_limit is None else spec.run_limit - status.counts.scheduled
+    ended = None
+    if left is not None and left <= 0:
+        ended = f"its runLimit of {spec.run_limit} was reached"
+    elif timing.ended(first, active=bool(status.active), now=now):
+        ended = "no deadline is left before its endAt"
+    if spec.enabled and first is not None and ended is None:
+        deadlines = tuple(timing.upcoming(first, count if left is None else min(count, left)))
     return replace(
         view,
+        ended=ended,
         timing=timing.signature,
         interval=timing.interval,
         deadlines=deadlines,
@@ -432,6 +437,8 @@ def next_note(view: NextView) -> str | None:
     who = f"schedule {view.namespace}/{view.name}"
     if view.problem is not None:
         return f"{who} cannot fire: {view.problem}"
+    if view.ended is not None:
+        return f"{who} has ended: {view.ended}"
     if not view.enabled:
         reason = f" ({view.suspend_reason})" if view.suspend_reason else ""
         return f"{who} is disabled{reason}: no deadline fires until it is resumed"

@@ -172,6 +172,9 @@ SCHEDULE_CASES = [
     # (4) ended
     case("ended", "schedule-ended", "Healthy",
          "the schedule ended at its endAt, 2026-12-31T00:00:00Z: no new tasks"),
+    case("run-limit-reached", "schedule-ended", "Healthy", "runLimit reached: 3 runs made",
+         set_condition("Ready", status="False", reason="RunLimitReached",
+                       message="runLimit reached: 3 runs made")),
     # (5) Ready False for any other reason
     case("not-ready-other-reason", "schedule-scheduled", "Degraded", "something new",
          set_condition("Ready", status="False", reason="SomethingNew", message="something new")),

@@ -170,7 +170,7 @@ BACKFILL_CASES = [
         create=[run(at(11))],
         events=["TaskCreated", "Backfilled"],
         wake_at=at(13),
-        status={"counts": {"created": 3, "completed": 1, "failed": 1}},
+        status={"counts": {"created": 3, "completed": 1, "failed": 1, "scheduled": 1}},
     ),
     Case(
         "a deadline's name taken by a Task the schedule does not control: not made",
@@ -284,7 +284,7 @@ SUSPEND_CASES = [
         wake_at=NEXT_HOUR,
         status={
             "deadlineAt": rfc(NEXT_HOUR),
-            "counts": {**TWO_FAILED_COUNTS, "skipped": 1},
+            "counts": {**TWO_FAILED_COUNTS, "skipped": 1, "scheduled": 2},
             "suspendedAt": rfc(JUST_AFTER_THE_HOUR),
             "suspendedGeneration": 1,
         },
@@ -352,7 +352,7 @@ SUSPEND_CASES = [
         wake_at=NEXT_HOUR + timedelta(hours=2),
         status={
             "deadlineAt": rfc(NEXT_HOUR + timedelta(hours=2)),
-            "counts": {**TWO_FAILED_COUNTS, "skipped": 3},
+            "counts": {**TWO_FAILED_COUNTS, "skipped": 3, "scheduled": 2},
             "suspendedAt": rfc(PREVIOUS_HOUR + timedelta(minutes=6)),
         },
         conditions={

@@ -292,7 +292,11 @@ def test_contract_details() -> None:
     assert {name: node.get("default") for name, node in spec["properties"].items()} == {
         "schedulerId": None,
         "schedule": None,
+        "schedules": None,
         "timeZone": "UTC",
+        "startAt": None,
+        "endAt": None,
+        "runLimit": None,
         "interval": None,
         "enabled": True,
         "suspendReason": None,
@@ -343,7 +347,12 @@ def rules(node: dict[str, Any]) -> dict[str, str]:
 def test_validation_rules() -> None:
     schedule = root_schema("Schedule")
     assert "size(self.metadata.name) <= 52" in rules(schedule)
-    assert "has(self.schedule) != has(self.interval)" in rules(schedule["properties"]["spec"])
+    spec_rules = rules(schedule["properties"]["spec"])
+    assert (
+        "[has(self.schedule), has(self.schedules), has(self.interval)].filter(x, x).size() == 1"
+        in spec_rules
+    )
+    assert "!has(self.startAt) || !has(self.endAt) || self.startAt <= self.endAt" in spec_rules
     assert "self.matches('[1-9]')" in rules(node_at(schedule, "spec.interval"))
     assert "size(self.metadata.name) <= 63" in rules(root_schema("Task"))
     for kind in FILES:
@@ -361,6 +370,7 @@ def test_printer_columns(kind: str) -> None:
             "Schedule": [
                 "Scheduler",
                 "Schedule",
+                "Schedules",
                 "Interval",
                 "Enabled",
                 "Ready",

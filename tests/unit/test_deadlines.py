@@ -26,6 +26,10 @@ class Spec:
     schedule: str | None = None
     time_zone: str = "UTC"
     interval: str | None = None
+    schedules: list[str] | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    run_limit: int | None = None
 
 
 def cron(expression: str, zone: str = "UTC") -> ScheduleTiming:

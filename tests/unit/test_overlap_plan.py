@@ -69,7 +69,10 @@ CASES = [
         create=[run(ON_THE_HOUR)],
         events=["TaskCreated"],
         wake_at=NEXT_HOUR,
-        status={"active": [run(PREVIOUS_HOUR), run(ON_THE_HOUR)], "counts": {"created": 2}},
+        status={
+            "active": [run(PREVIOUS_HOUR), run(ON_THE_HOUR)],
+            "counts": {"created": 2, "scheduled": 1},
+        },
     ),
     Case(
         "BufferOne, one running and one waiting: the deadline is skipped and counted",
@@ -155,7 +158,7 @@ CASES = [
         create=[run(ON_THE_HOUR), run(NEXT_HOUR)],
         events=["TaskCreated", "TaskCreated", "DeadlineSkipped", "DeadlineSkipped"],
         wake_at=ON_THE_HOUR + timedelta(hours=4),
-        status={"counts": {"created": 3, "skipped": 2}},
+        status={"counts": {"created": 3, "skipped": 2, "scheduled": 2}},
     ),
     Case(
         "Forbid, the same data but another jobTemplate running: other work, the run is made",

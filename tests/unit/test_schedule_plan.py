@@ -166,7 +166,7 @@ CASES = [
         status={
             "deadlineAt": rfc(NEXT_HOUR),
             "active": [run(ON_THE_HOUR)],
-            "counts": {"created": 1},
+            "counts": {"scheduled": 1, "created": 1},
             "lastScheduledAt": rfc(JUST_AFTER_THE_HOUR),
         },
     ),
@@ -195,7 +195,7 @@ CASES = [
         wake_at=NEXT_HOUR,
         status={
             "active": [run(ON_THE_HOUR)],
-            "counts": {"created": 2, "cancelled": 1},
+            "counts": {"scheduled": 1, "created": 2, "cancelled": 1},
             "history": [
                 {
                     "task": run(PREVIOUS_HOUR),
@@ -251,7 +251,7 @@ CASES = [
         status={
             "deadlineAt": rfc(NEXT_HOUR),
             "active": [run(ON_THE_HOUR)],
-            "counts": {"created": 1},
+            "counts": {"scheduled": 1, "created": 1},
             "recorded": [{"task": run(ON_THE_HOUR)}],
         },
     ),
@@ -265,7 +265,10 @@ CASES = [
         create=[run(NEXT_HOUR)],
         events=["TaskCreated"],
         wake_at=NEXT_HOUR + timedelta(hours=1),
-        status={"counts": {"created": 2, "completed": 1}, "active": [run(NEXT_HOUR)]},
+        status={
+            "counts": {"scheduled": 2, "created": 2, "completed": 1},
+            "active": [run(NEXT_HOUR)],
+        },
     ),
     Case(
         "down for three hours, RunLatest",
@@ -274,7 +277,7 @@ CASES = [
         create=[run(ON_THE_HOUR + timedelta(hours=3))],
         events=["TaskCreated", "DeadlineMissed"],
         wake_at=ON_THE_HOUR + timedelta(hours=4),
-        status={"counts": {"created": 1, "missed": 3}},
+        status={"counts": {"scheduled": 1, "created": 1, "missed": 3}},
     ),
     Case(
         "down for three hours, RunAll with Allow",
@@ -288,7 +291,7 @@ CASES = [
         create=[run(ON_THE_HOUR + timedelta(hours=n)) for n in range(4)],
         events=["TaskCreated"] * 4,
         wake_at=ON_THE_HOUR + timedelta(hours=4),
-        status={"counts": {"created": 4}},
+        status={"counts": {"scheduled": 4, "created": 4}},
     ),
     Case(
         "down for three hours, RunAll with Forbid: one at a time",
@@ -297,7 +300,7 @@ CASES = [
         create=[run(ON_THE_HOUR)],
         events=["TaskCreated", *["DeadlineSkipped"] * 3],
         wake_at=ON_THE_HOUR + timedelta(hours=4),
-        status={"counts": {"created": 1, "skipped": 3}},
+        status={"counts": {"scheduled": 1, "created": 1, "skipped": 3}},
     ),
     Case(
         "down for a week, Skip",
@@ -543,7 +546,7 @@ CASES = [
         now=JUST_AFTER_THE_HOUR,
         delete=[run(PREVIOUS_HOUR), "nightly-r1"],
         wake_at=NEXT_HOUR,
-        status={"counts": {"created": 3, "completed": 2, "failed": 1}},
+        status={"counts": {"scheduled": 2, "created": 3, "completed": 2, "failed": 1}},
     ),
     Case(
         "timing edited: the next deadline is computed from now",

@@ -68,7 +68,7 @@ if ready ~= nil and ready.status == "False" then
   if ready.reason == "Disabled" then
     return answer("Suspended", text(ready))
   end
-  if ready.reason == "Ended" then
+  if ready.reason == "Ended" or ready.reason == "RunLimitReached" then
     return answer("Healthy", text(ready))
   end
   return answer("Degraded", text(ready))
