@@ -21,7 +21,7 @@ from kadence.faults import crash_point
 from kadence.jobs import DataTooLarge, build_job
 from kadence.kube import ApiError, KubeApi
 from kadence.models import TaskPhase, TaskStatus
-from kadence.naming import SCHEDULER_ID_LABEL
+from kadence.naming import SCHEDULER_ID_LABEL, TRIGGER_LABEL, TRIGGER_MANUAL
 from kadence.resources import (
     controller_uid,
     phase_of,
@@ -138,7 +138,8 @@ class QueueController:
     async def _admit(self, admission: Admission, now: datetime) -> None:
         key = admission.key
         if admission.label:
-            patch = {"metadata": {"labels": {SCHEDULER_ID_LABEL: self._queue_of(key)}}}
+            labels = {SCHEDULER_ID_LABEL: self._queue_of(key), TRIGGER_LABEL: TRIGGER_MANUAL}
+            patch = {"metadata": {"labels": labels}}
             self._store.put_task(await self._kube.patch("tasks", *key, patch))
         await self._status.update(
             key,

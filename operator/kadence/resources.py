@@ -176,8 +176,8 @@ def task_for_run(
 
 def trigger_of(task: Body) -> str:
     """What made a task (its `kadence.dev/trigger` label). The operator labels every Task it
-    makes; one without the label was made by hand, and the operator leaves its metadata to
-    whoever applied it, so a missing label reads as manual."""
+    makes, and one made by hand `manual` when it joins its queue; until then a missing label
+    reads as manual too."""
     labels = task["metadata"].get("labels") or {}
     return str(labels.get(TRIGGER_LABEL) or TRIGGER_MANUAL)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kadence.models import TaskPhase, TaskStatus
-from kadence.naming import SCHEDULER_ID_LABEL
+from kadence.naming import SCHEDULER_ID_LABEL, TRIGGER_LABEL, TRIGGER_MANUAL
 from kadence.queue import QueueItem, plan_dispatch, queue_order, serial_waits
 from kadence.resources import (
     Body,
@@ -52,7 +52,8 @@ class Admission:
     """Why, in one CamelCase word, when it did not join the queue: InvalidSpec, Duplicate."""
     message: str
     label: bool = False
-    """Give a Task made by hand the `kadence.dev/scheduler-id` label every Task carries."""
+    """Give a Task made by hand the labels every Task carries: `kadence.dev/scheduler-id`,
+    and `kadence.dev/trigger: manual`."""
 
 
 def transition(
@@ -177,7 +178,10 @@ def plan_queue(
         key, item = key_of(task), queue_item(task)
         problem = task_problem(task) or _priority_problem(item, rules)
         manual = controller_kind(task) != "Schedule"
-        label = manual and _labels(task).get(SCHEDULER_ID_LABEL) != scheduler_of(task)
+        label = manual and (
+            _labels(task).get(SCHEDULER_ID_LABEL) != scheduler_of(task)
+            or _labels(task).get(TRIGGER_LABEL) != TRIGGER_MANUAL
+        )
         if problem is not None:
             admit.append(Admission(key, TaskPhase.FAILED, INVALID_SPEC, problem, label))
         elif manual and (held := holding.get((item.namespace, item.hash))) is not None:

@@ -414,8 +414,9 @@ def test_concurrency_policies_at_a_second_deadline(
 def test_a_manual_task_runs_and_its_duplicate_is_cancelled(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
-    """A manual task runs to Completed; one with the same hash in the same queue while the
-    first is running is Cancelled naming the first; once it finished, the hash may run again."""
+    """A manual task runs to Completed, labelled with its queue and `trigger: manual`; one
+    with the same hash in the same queue while the first is running is Cancelled naming the
+    first; once it finished, the hash may run again."""
     queue = f"manual-{namespace}"
     make_task(kube, namespace, "first", queue, hash_="same-work", run_for="5s")
     wait_phase(kube, namespace, "first", ["Running"])
@@ -431,6 +432,7 @@ def test_a_manual_task_runs_and_its_duplicate_is_cancelled(
     assert first["metadata"]["labels"]["kadence.dev/scheduler-id"] == queue, (
         "every task is labelled"
     )
+    assert first["metadata"]["labels"]["kadence.dev/trigger"] == "manual", "made by hand"
     assert sorted(job.metadata.name for job in kube.jobs(namespace)) == ["first"]
 
     make_task(kube, namespace, "later", queue, hash_="same-work")

@@ -37,7 +37,9 @@ def task(
         "name": name,
         "uid": f"uid-{name}",
         "creationTimestamp": created,
-        "labels": {"kadence.dev/scheduler-id": "q"} if labelled else {},
+        "labels": (
+            {"kadence.dev/scheduler-id": "q", "kadence.dev/trigger": "manual"} if labelled else {}
+        ),
         "ownerReferences": (
             [{"kind": "Schedule", "name": "s", "uid": "uid-s", "controller": True}]
             if by_schedule
@@ -364,6 +366,13 @@ def test_admission_says_why_and_labels_a_task_made_by_hand() -> None:
     )
     queued = plan_queue([task("m2")], {}, [], set(), QueueRules(1)).admit
     assert queued == (Admission(("ns", "m2"), P.QUEUED, None, "waiting in queue q", False),)
+    for trigger in (None, "backfill"):  # no trigger label, or a wrong one: labelled manual
+        made = task("m3")
+        made["metadata"]["labels"] = {"kadence.dev/scheduler-id": "q"}
+        if trigger is not None:
+            made["metadata"]["labels"]["kadence.dev/trigger"] = trigger
+        admitted = plan_queue([made], {}, [], set(), QueueRules(1)).admit
+        assert [admission.label for admission in admitted] == [True], trigger
 
 
 @dataclass
