@@ -1095,7 +1095,8 @@ def test_examples_are_valid_resources():
         model = {"Schedule": ScheduleSpec, "Task": TaskSpec}[obj["kind"]]
         spec = model.model_validate(obj["spec"])
         if obj["kind"] == "Schedule":
-            assert (spec.schedule is None) != (spec.interval is None), filename
+            timings = [spec.schedule, spec.schedules, spec.interval]
+            assert sum(timing is not None for timing in timings) == 1, filename
         pod = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         assert pod["restartPolicy"] == "Never", filename
         assert pod["containers"], filename
@@ -1108,6 +1109,8 @@ def test_examples_cover_what_users_copy():
     assert any(s.get("timeZone") == "Europe/Amsterdam" and s.get("schedule") for s in schedules)
     assert any(s.get("interval") for s in schedules)
     assert any("H" in s.get("schedule", "").split() for s in schedules)
+    assert any(len(s.get("schedules", [])) >= 2 for s in schedules)
+    assert any(s.get("concurrencyPolicy") == "BufferOne" for s in schedules)
     assert tasks
     assert all("scheduleRef" not in t["spec"] for t in tasks)
     by_queue: dict[str, set[int]] = {}
