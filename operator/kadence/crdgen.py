@@ -23,6 +23,9 @@ from kadence import GROUP, VERSION
 from kadence.models import ScheduleSpec, ScheduleStatus, TaskSpec, TaskStatus
 from kadence.naming import MAX_SCHEDULE_NAME_LENGTH, TASK_SUFFIX_LENGTH
 
+_HISTORY_LIMIT = ScheduleSpec.model_fields["history_limit"].default
+"""spec.historyLimit's default, for the CEL rule that reads it when it is not set."""
+
 Schema = dict[str, Any]
 
 DEFAULT_OUTDIR = Path(__file__).resolve().parents[2] / "crds"
@@ -100,6 +103,17 @@ _SCHEDULE_EXTRAS: dict[str, Schema] = {
             {
                 "rule": "!has(self.startAt) || !has(self.endAt) || self.startAt <= self.endAt",
                 "message": "startAt must not be after endAt",
+            },
+            {
+                "rule": (
+                    "!has(self.suspendAfterFailures) || self.suspendAfterFailures <= "
+                    f"(has(self.historyLimit) ? self.historyLimit : {_HISTORY_LIMIT})"
+                ),
+                "message": (
+                    "suspendAfterFailures must be at most historyLimit "
+                    f"(default {_HISTORY_LIMIT}): the failures in a row are read from "
+                    "status.history"
+                ),
             },
         ]
     },

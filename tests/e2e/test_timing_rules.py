@@ -209,6 +209,16 @@ def test_a_run_limit_ends_the_schedule_and_run_now_does_not_count(
             id="startAt after endAt",
         ),
         pytest.param({"schedule": "* * * * *", "runLimit": 0}, "runLimit", id="runLimit 0"),
+        pytest.param(
+            {"schedule": "* * * * *", "suspendAfterFailures": 11},
+            "suspendAfterFailures must be at most historyLimit",
+            id="suspendAfterFailures over the default historyLimit",
+        ),
+        pytest.param(
+            {"schedule": "* * * * *", "suspendAfterFailures": 4, "historyLimit": 3},
+            "suspendAfterFailures must be at most historyLimit",
+            id="suspendAfterFailures over historyLimit",
+        ),
     ],
 )
 def test_the_schema_rejects_bad_timing(
