@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice, takewhile
 
-from kadence.cron import Cron
 from kadence.deadlines import ScheduleTiming
 from kadence.models import ConcurrencyPolicy
+
+_JUST_BEFORE = timedelta(microseconds=1)
 
 BACKFILL_POLICIES = frozenset({ConcurrencyPolicy.ALLOW.value})
 """The values `kadence.dev/backfill-policy` may take; unset, the schedule's own applies."""
@@ -51,7 +52,8 @@ def _instant(text: str) -> datetime:
 def backfill_range(
     timing: ScheduleTiming, value: str, policy: str | None, limit: int, now: datetime
 ) -> BackfillRange:
-    """The deadlines of `value` (the annotation) at `now`, at most `limit` of them.
+    """The deadlines of `value` (the annotation) at `now`, at most `limit` of them: the
+    schedule's own, so none outside its `startAt` and `endAt`.
 
     Raises ValueError for a request that can never be acted on: not START/END, START not
     before END, an unknown `policy`, or an interval schedule (its deadlines follow each run's
@@ -60,14 +62,16 @@ def backfill_range(
     start, end = parse_backfill(value)
     if policy and policy not in BACKFILL_POLICIES:
         raise ValueError(f"kadence.dev/backfill-policy {policy!r} is not one of: Allow")
-    if not isinstance(timing.rule, Cron):
+    rule = timing.rule
+    if isinstance(rule, timedelta):
         raise ValueError(
             "an interval schedule has no deadlines to backfill: each of its deadlines follows "
             "the finish of the run before"
         )
-    last = min(end - timedelta(microseconds=1), now)
-    inside = takewhile(
-        lambda deadline: deadline <= last, timing.rule.after(start - timedelta(microseconds=1))
-    )
+    first = max(start, timing.start_at) if timing.start_at is not None else start
+    last = min(end - _JUST_BEFORE, now)
+    if timing.end_at is not None:
+        last = min(last, timing.end_at)
+    inside = takewhile(lambda deadline: deadline <= last, rule.after(first - _JUST_BEFORE))
     found = tuple(islice(inside, limit + 1))
     return BackfillRange(deadlines=found[:limit], limited=len(found) > limit)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kadence.backfill import backfill_range, parse_backfill
-from kadence.deadlines import timing_of
+from kadence.deadlines import ScheduleTiming, timing_of
 from kadence.models import Counts, ScheduleSpec
 from kadence.naming import task_name_for_run_request
 from kadence.schedule_plan import plan_schedule
@@ -543,6 +543,38 @@ def test_backfill_range(value: str, limit: int, deadlines: list[str], limited: b
     found = backfill_range(DAILY_IN_AMSTERDAM, value, None, limit, now)
     assert [rfc(d) for d in found.deadlines] == deadlines
     assert found.limited is limited
+
+
+def _timing(**spec: Any) -> ScheduleTiming:
+    body = {"schedulerId": "q", "jobTemplate": TEMPLATE, **spec}
+    return timing_of(ScheduleSpec.model_validate(body), "ns/s")
+
+
+@pytest.mark.parametrize(
+    ("timing", "deadlines"),
+    [
+        (
+            _timing(schedules=["0 9 * * *", "30 9 * * *", "0 9 * * *"]),
+            ["2026-05-01T09:00:00Z", "2026-05-01T09:30:00Z", "2026-05-02T09:00:00Z",
+             "2026-05-02T09:30:00Z"],
+        ),
+        (
+            _timing(schedule="0 9 * * *", startAt="2026-05-02T00:00:00Z"),
+            ["2026-05-02T09:00:00Z"],
+        ),
+        (
+            _timing(schedule="0 9 * * *", endAt="2026-05-01T09:00:00Z"),
+            ["2026-05-01T09:00:00Z"],
+        ),
+    ],
+    ids=["several-crons-merged-once-each", "not-before-startAt", "not-after-endAt"],
+)  # fmt: skip
+def test_backfill_range_is_the_schedules_own_deadlines(
+    timing: ScheduleTiming, deadlines: list[str]
+) -> None:
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    found = backfill_range(timing, "2026-05-01T00:00:00Z/2026-05-03T00:00:00Z", None, 100, now)
+    assert [rfc(d) for d in found.deadlines] == deadlines
 
 
 @pytest.mark.parametrize(
