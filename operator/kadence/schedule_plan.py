@@ -572,12 +572,12 @@ def _failure_streak(history: Sequence[HistoryEntry], since: datetime | None) -> 
 
 def _pass_while_suspended(
     draft: _Draft, timing: ScheduleTiming, deadline: datetime, now: datetime
-) -> datetime:
+) -> datetime | None:
     """Deadlines due while suspended make no task and are counted as skipped; the next one
-    moves past `now`, so that a resume does not run the ones that passed."""
+    moves past `now` (within `endAt`), so that a resume does not run the ones that passed."""
     due = plan_due(timing, deadline_at=deadline, now=now)
     draft.status.counts.skipped += len(due.run) + due.missed
-    return due.next_deadline
+    return timing.bounded(due.next_deadline)
 
 
 def _prune(owned: Iterable[Body], spec: ScheduleSpec) -> list[str]:

@@ -242,7 +242,10 @@ def test_queue_admits_a_manual_task_labelling_it_first() -> None:
         ("patch_status", "tasks", "by-hand"),
     ]
     stored = world.kube.objects[("tasks", "ns", "by-hand")]
-    assert stored["metadata"]["labels"] == {"kadence.dev/scheduler-id": "q"}
+    assert stored["metadata"]["labels"] == {
+        "kadence.dev/scheduler-id": "q",
+        "kadence.dev/trigger": "manual",
+    }
     assert stored["status"]["phase"] == "Queued"
 
 
