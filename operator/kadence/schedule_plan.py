@@ -214,20 +214,20 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     deadline = next_deadline(timing, old, facts, parse_time(meta["creationTimestamp"]), now)
     status.observed_timing = timing.signature
     suspended = _suspension(draft, world, spec, generation, now)
-    if _runs_left(spec, status) == 0:
+    if runs_left(spec, status) == 0:
         deadline = None
     if spec.enabled and deadline is not None and deadline <= now:
         if suspended is not None:
             deadline = _pass_while_suspended(draft, timing, deadline, now)
         else:
             deadline = _fire(draft, world, spec=spec, timing=timing, deadline=deadline, now=now)
-    runs_left = _runs_left(spec, status)
-    if runs_left == 0:
+    left = runs_left(spec, status)
+    if left == 0:
         deadline = None
     status.deadline_at = deadline
-    ended = _ended(spec, timing, status, runs_left, now)
+    ended = ended_reason(spec, timing, deadline, active=bool(status.active), left=left, now=now)
     status.next_deadlines = (
-        timing.upcoming(deadline, min(NEXT_DEADLINES, runs_left or NEXT_DEADLINES))
+        timing.upcoming(deadline, min(NEXT_DEADLINES, left or NEXT_DEADLINES))
         if spec.enabled and ended is None and suspended is None
         else []
     )
@@ -304,28 +304,29 @@ def _ready(
     return scheduled_condition()
 
 
-def _runs_left(spec: ScheduleSpec, status: ScheduleStatus) -> int | None:
+def runs_left(spec: ScheduleSpec, status: ScheduleStatus) -> int | None:
     """How many more deadline runs `spec.runLimit` allows; None without a limit."""
     if spec.run_limit is None:
         return None
     return max(0, spec.run_limit - status.counts.scheduled)
 
 
-def _ended(
+def ended_reason(
     spec: ScheduleSpec,
     timing: ScheduleTiming,
-    status: ScheduleStatus,
-    runs_left: int | None,
+    deadline: datetime | None,
+    *,
+    active: bool,
+    left: int | None,
     now: datetime,
 ) -> tuple[str, str] | None:
     """(reason, message) of a schedule that makes no more tasks for deadlines: its run limit
-    was reached, or no deadline is left before its end."""
-    if runs_left == 0:
+    was reached (`left` runs to go, `runs_left`), or no deadline is left before its end
+    (`deadline` is the next one, None when there is none)."""
+    if left == 0:
         runs = "run" if spec.run_limit == 1 else "runs"
         return RUN_LIMIT_REACHED, f"runLimit reached: {spec.run_limit} {runs} made, no more tasks"
-    if timing.end_at is not None and timing.ended(
-        status.deadline_at, active=bool(status.active), now=now
-    ):
+    if timing.end_at is not None and timing.ended(deadline, active=active, now=now):
         end = timing.end_at.isoformat().replace("+00:00", "Z")
         return ENDED, f"no deadline is left before endAt {end}: no more tasks"
     return None
@@ -391,7 +392,7 @@ def _fire(
     policy = ConcurrencyPolicy(spec.concurrency_policy)
     created = False
     for run_at in due.run:
-        if _runs_left(spec, draft.status) == 0:
+        if runs_left(spec, draft.status) == 0:
             break  # the rest are neither run nor missed: the schedule has ended
         run = task_name_for_deadline(name, run_at)
         if _taken(draft, world, run, uid):

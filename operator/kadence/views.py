@@ -30,8 +30,8 @@ from kadence.resources import (
     scheduler_of,
     waiting_since,
 )
-from kadence.schedule_plan import next_deadline, rebuild_runs
-from kadence.status import INVALID_SPEC, READY, TEMPLATE_REJECTED, parse_time
+from kadence.schedule_plan import ended_reason, next_deadline, rebuild_runs, runs_left
+from kadence.status import INVALID_SPEC, READY, SUSPENDED, TEMPLATE_REJECTED, parse_time
 from kadence.store import Store
 from kadence.task_plan import QueueRules, plan_queue
 
@@ -362,6 +362,8 @@ class NextView:
     """Why it cannot fire (its spec, or a Job template the API server refused)."""
     ended: str | None = None
     """Why it makes no more tasks for deadlines: its endAt passed, or its runLimit was reached."""
+    suspended: str | None = None
+    """Why its deadlines make no tasks until resumed: runs failed in a row."""
 
 
 def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) -> NextView:
@@ -400,17 +402,19 @@ def next_view(schedule: Body, tasks: Iterable[Body], now: datetime, count: int) 
     status, facts = rebuild_runs(old, owned, meta["name"], spec.history_limit, now)
     first = next_deadline(timing, old, facts, parse_time(meta.get("creationTimestamp")), now)
     deadlines: tuple[datetime, ...] = ()
-    left = None if spec.run_limit is None else spec.run_limit - status.counts.scheduled
-    ended = None
-    if left is not None and left <= 0:
-        ended = f"its runLimit of {spec.run_limit} was reached"
-    elif timing.ended(first, active=bool(status.active), now=now):
-        ended = "no deadline is left before its endAt"
-    if spec.enabled and first is not None and ended is None:
+    left = runs_left(spec, status)
+    if left == 0:
+        first = None
+    ended = ended_reason(spec, timing, first, active=bool(status.active), left=left, now=now)
+    suspended = next(
+        (c.message for c in status.conditions if c.type == SUSPENDED and c.status == "True"), None
+    )
+    if spec.enabled and first is not None and ended is None and suspended is None:
         deadlines = tuple(timing.upcoming(first, count if left is None else min(count, left)))
     return replace(
         view,
-        ended=ended,
+        ended=ended[1] if ended is not None else None,
+        suspended=suspended,
         timing=timing.signature,
         interval=timing.interval,
         deadlines=deadlines,
@@ -442,6 +446,8 @@ def next_note(view: NextView) -> str | None:
     if not view.enabled:
         reason = f" ({view.suspend_reason})" if view.suspend_reason else ""
         return f"{who} is disabled{reason}: no deadline fires until it is resumed"
+    if view.suspended is not None:
+        return f"{who} is suspended: {view.suspended}"
     if view.interval is not None:
         every = human_duration(view.interval.total_seconds())
         if not view.deadlines:
@@ -481,6 +487,8 @@ def next_document(view: NextView) -> dict[str, Any]:
         "deadlines": [rfc3339(deadline) for deadline in view.deadlines],
         "active": list(view.active),
         "problem": view.problem,
+        "ended": view.ended,
+        "suspended": view.suspended,
         "note": next_note(view),
     }
 

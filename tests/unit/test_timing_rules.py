@@ -618,7 +618,10 @@ VIEW_CASES = [
     NextCase(
         "endAt passed: ended",
         views_schedule(schedule="0 * * * *", endAt="2026-06-01T09:30:00Z"),
-        note="schedule ns/nightly has ended: no deadline is left before its endAt",
+        note=(
+            "schedule ns/nightly has ended: no deadline is left before endAt "
+            "2026-06-01T09:30:00Z: no more tasks"
+        ),
     ),
     NextCase(
         "runLimit: only the runs left",
@@ -629,7 +632,26 @@ VIEW_CASES = [
     NextCase(
         "runLimit reached: ended",
         views_schedule(schedule="0 * * * *", runLimit=1, status={"counts": {"scheduled": 1}}),
-        note="schedule ns/nightly has ended: its runLimit of 1 was reached",
+        note="schedule ns/nightly has ended: runLimit reached: 1 run made, no more tasks",
+    ),
+    NextCase(
+        "suspended after failures: no deadline listed, the reason said",
+        views_schedule(
+            schedule="0 * * * *",
+            suspendAfterFailures=1,
+            status={
+                "suspendedAt": "2026-06-01T09:00:00Z",
+                "conditions": [
+                    {
+                        "type": "Suspended",
+                        "status": "True",
+                        "reason": "ConsecutiveFailures",
+                        "message": "1 runs failed in a row",
+                    },
+                ],
+            },
+        ),
+        note="schedule ns/nightly is suspended: 1 runs failed in a row",
     ),
 ]
 
