@@ -17,8 +17,10 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -188,7 +190,8 @@ def test_next_gives_the_deadlines_kadence_next_gives(
     plugin: Plugin, kube: Kube, namespace: str, operator: Operator
 ) -> None:
     """The same cron, zone and name (H is hashed from namespace/name) give the same
-    deadlines; the first is the one the operator stored."""
+    deadlines; the first is the one the operator stored, and the timing shown (the
+    Schedule's observedTiming) names the minute and hour H chose."""
     cron, zone = "H H * * *", "Europe/Amsterdam"
     created = kube.create(
         "schedules", namespace,
@@ -208,11 +211,13 @@ def test_next_gives_the_deadlines_kadence_next_gives(
     shown = plugin.json("next", "hashed", "-n", namespace, "--count", "4")
     assert shown["deadlines"] == expected
     assert shown["deadlines"][0] == stored
+    first_local = datetime.fromisoformat(expected[0]).astimezone(ZoneInfo(zone))
     assert (shown["enabled"], shown["timing"], shown["timeZone"]) == (
         True,
-        f"{cron} in {zone}",
+        f"{first_local.minute} {first_local.hour} * * * in {zone}",  # the values H chose
         zone,
     )
+    assert shown["timing"] == status(kube.get("schedules", namespace, "hashed"))["observedTiming"]
     for text in plugin.ok("next", "hashed", "-n", namespace, "--count", "4"):
         header, *rows = text.splitlines()
         assert header.split() == ["DEADLINE", "LOCAL", f"({zone})", "IN"]

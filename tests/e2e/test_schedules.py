@@ -97,8 +97,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def md5_of_canonical_json(data: dict[str, Any]) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def default_hash_of(data: dict[str, Any], template: dict[str, Any]) -> str:
+    """The default hash as docs/queue.md defines it, written out independently of the code:
+    md5 of the canonical JSON of the data and the Job template."""
+    work = {
+        "data": data,
+        "jobTemplate": {"metadata": template.get("metadata") or {}, "spec": template["spec"]},
+    }
+    text = json.dumps(work, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
@@ -213,7 +219,9 @@ def test_an_interval_schedule_makes_its_first_task_at_once(
     assert spec["schedulerId"] == queue
     assert spec["priority"] == 7
     assert spec["data"] == data
-    assert spec["hash"] == md5_of_canonical_json(data)
+    assert spec["hash"] == default_hash_of(data, created["spec"]["jobTemplate"])
+    assert spec["concurrencyPolicy"] == created["spec"]["concurrencyPolicy"]
+    assert task["metadata"]["labels"]["kadence.dev/trigger"] == "schedule"
     assert spec["jobTemplate"]["spec"] == created["spec"]["jobTemplate"]["spec"]
     assert spec["jobTemplate"]["metadata"] == created["spec"]["jobTemplate"]["metadata"]
     assert spec["scheduleRef"] == {"name": "scan"}
@@ -411,7 +419,11 @@ def test_a_task_made_just_before_a_crash_counts_as_run_not_missed(
                 "kind": "Task",
                 "metadata": {
                     "name": task_name_for_deadline("orphan", earlier),
-                    "labels": {SCHEDULER_ID_LABEL: spec["schedulerId"], SCHEDULE_LABEL: "orphan"},
+                    "labels": {
+                        SCHEDULER_ID_LABEL: spec["schedulerId"],
+                        SCHEDULE_LABEL: "orphan",
+                        "kadence.dev/trigger": "schedule",
+                    },
                     "ownerReferences": [
                         {
                             "apiVersion": API_VERSION,
@@ -425,9 +437,10 @@ def test_a_task_made_just_before_a_crash_counts_as_run_not_missed(
                 "spec": {
                     "schedulerId": spec["schedulerId"],
                     "priority": spec["priority"],
-                    "hash": md5_of_canonical_json({}),
+                    "hash": default_hash_of({}, spec["jobTemplate"]),
                     "data": {},
                     "jobTemplate": spec["jobTemplate"],
+                    "concurrencyPolicy": "Allow",
                     "scheduleRef": {"name": "orphan"},
                     "deadlineAt": earlier.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 },
