@@ -148,9 +148,10 @@ def test_killed_after_creating_a_task_before_counting_it(
 def test_killed_after_creating_a_job_before_marking_it_dispatched(
     cluster: Cluster, kube: Kube, namespace: str, replicas: Replicas
 ) -> None:
-    """The leader dies right after creating a Job, before its Task says Dispatched; the
-    standby adopts that Job (its Task controls it) instead of making another, and the
-    capacity of 1 holds across the hand-over."""
+    """The leader dies right after creating a Job, before its queue controller marks the
+    Task Dispatched; the standby adopts that Job (its Task controls it) instead of making
+    another, and the capacity of 1 holds across the hand-over. (The unit table of the task
+    controller covers the adoption step itself: a Queued Task whose Job exists.)"""
     leader = replicas(
         "leader",
         lead=True,
@@ -165,7 +166,11 @@ def test_killed_after_creating_a_job_before_marking_it_dispatched(
         first = [job.metadata.name for job in kube.jobs(namespace)]
         assert len(first) == 1, first
         stuck = kube.get("tasks", namespace, first[0])
-        assert status(stuck).get("phase") == "Queued", "the crash came before Dispatched"
+        # The queue controller dies before its Dispatched write. The Job's own watch event can
+        # beat the answer to its POST, though, and the task controller then adopts the Job
+        # (Dispatched) with a write already on the wire when the process dies: both are states
+        # a crash leaves, and from either the standby must make no second Job.
+        assert status(stuck).get("phase") in ("Queued", "Dispatched"), status(stuck)
         wait_for(standby.leading, 40, "the standby to take over", check=standby.check_alive)
         tasks = finished_tasks(kube, namespace, len(names), timeout=120)
     assert_each_task_ran_once(kube, namespace, tasks, sampler)
