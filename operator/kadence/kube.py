@@ -196,29 +196,38 @@ class Kube:
         self, verb: str, resource: str, fn: Callable[..., T], *args: Any, **kwargs: Any
     ) -> T:
         loop = asyncio.get_running_loop()
-        code = "2xx"
 
         def send() -> T:
+            """Runs in the thread that sends the request, and counts it there: a request the
+            fence stopped was never sent, and one whose caller was cancelled meanwhile (a
+            replica that stopped leading) is counted only if it really went out."""
             if verb in WRITES and not self.may_write():
                 raise NotLeading
-            return fn(*args, **kwargs)
+            code = ""
+            try:
+                answer = fn(*args, **kwargs)
+                code = "2xx"
+                return answer
+            except ApiException as error:
+                code = str(error.status or 0)
+                raise
+            except (OSError, HTTPError):
+                code = "0"
+                raise
+            finally:
+                if code:
+                    metrics.API_REQUESTS.labels(verb=verb, resource=resource, code=code).inc()
 
         try:
             return await loop.run_in_executor(self._executor, send)
         except NotLeading:
-            code = ""  # never sent: not an API request
             raise ApiError(
                 0, "NotLeading", f"{verb} {resource}: this replica does not lead"
             ) from None
         except ApiException as error:
-            code = str(error.status or 0)
             raise _api_error(error) from None
         except (OSError, HTTPError) as error:
-            code = "0"
             raise ApiError(0, "Unreachable", str(error)) from None
-        finally:
-            if code:
-                metrics.API_REQUESTS.labels(verb=verb, resource=resource, code=code).inc()
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         obj = await self._call(
