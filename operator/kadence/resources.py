@@ -216,7 +216,7 @@ def serial(task: Body) -> bool:
     """Whether the task runs one at a time with the work of its hash (it was made by a
     Schedule whose concurrencyPolicy is BufferOne or BufferAll)."""
     raw = (task.get("spec") or {}).get("concurrencyPolicy")
-    return raw in (ConcurrencyPolicy.BUFFER_ONE, ConcurrencyPolicy.BUFFER_ALL)
+    return raw in set(ConcurrencyPolicy) and ConcurrencyPolicy(raw).serial
 
 
 def queue_item(task: Body) -> QueueItem:

@@ -289,7 +289,7 @@ def disabled_condition(suspend_reason: str | None) -> Condition:
 
 def suspended_condition(message: str) -> Condition:
     """Ready False: too many runs failed in a row, so deadlines make no tasks until resumed."""
-    return Condition(type=READY, status="False", reason="Suspended", message=message)
+    return Condition(type=READY, status="False", reason=SUSPENDED, message=message)
 
 
 def ended_condition(reason: str, message: str) -> Condition:

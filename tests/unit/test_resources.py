@@ -19,6 +19,7 @@ from kadence.resources import (
     phase_of,
     queue_item,
     read_schedule,
+    serial,
     service_account_of,
     task_for_run,
     task_problem,
@@ -335,3 +336,14 @@ def test_controller_uid(references: list[dict[str, Any]] | None, controller: str
     if references is not None:
         job["metadata"]["ownerReferences"] = references
     assert controller_uid(job) == controller
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("BufferOne", True), ("BufferAll", True), ("Allow", False), ("Forbid", False),
+     (None, False), ("Bogus", False)],
+    ids=["BufferOne", "BufferAll", "Allow", "Forbid", "none (made by hand)", "unknown"],
+)  # fmt: skip
+def test_only_a_buffered_task_runs_one_at_a_time(policy: str | None, expected: bool) -> None:
+    spec = {} if policy is None else {"concurrencyPolicy": policy}
+    assert serial({"metadata": {"name": "t"}, "spec": spec}) is expected
