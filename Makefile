@@ -8,6 +8,11 @@ CACHE ?= $(HOME)/.cache/kadence
 KUBECTL := $(CACHE)/bin/kubectl
 CONFIG ?=
 PYTEST_ARGS ?=
+# The supported Kubernetes range (docs/compatibility.md); KADENCE_K8S_VERSION picks the
+# minor version the control plane is built and started at (default: the newest).
+K8S_NEWEST := 1.36
+K8S_OLDEST := 1.30
+export KADENCE_K8S_VERSION
 
 .PHONY: test lint unit e2e demo cluster-up cluster-down cluster-status install run binaries crds clean
 
@@ -22,9 +27,14 @@ venv: $(BIN)/.installed
 binaries:
 	bash tests/cluster/build.sh
 
-## test: everything CI runs: lint, unit tests, end-to-end tests on the local control plane
+## test: everything CI runs: lint, unit tests, then the end-to-end tests on the local control
+## plane at the newest supported Kubernetes, and those marked every_version at the oldest
 test: $(BIN)/.installed binaries lint
-	$(BIN)/pytest -ra $(PYTEST_ARGS) tests
+	$(BIN)/pytest -ra $(PYTEST_ARGS) tests/unit
+	KADENCE_K8S_VERSION=$(K8S_NEWEST) bash tests/cluster/build.sh >/dev/null
+	KADENCE_K8S_VERSION=$(K8S_NEWEST) $(BIN)/pytest -ra $(PYTEST_ARGS) tests/e2e
+	KADENCE_K8S_VERSION=$(K8S_OLDEST) bash tests/cluster/build.sh >/dev/null
+	KADENCE_K8S_VERSION=$(K8S_OLDEST) $(BIN)/pytest -ra -m every_version $(PYTEST_ARGS) tests/e2e
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check operator tests
@@ -35,6 +45,7 @@ lint: $(BIN)/.installed
 unit: $(BIN)/.installed
 	$(BIN)/pytest -ra $(PYTEST_ARGS) tests/unit
 
+## e2e: the end-to-end tests (KADENCE_K8S_VERSION=1.30: at that Kubernetes version)
 e2e: $(BIN)/.installed binaries
 	$(BIN)/pytest -ra $(PYTEST_ARGS) tests/e2e
 
@@ -47,7 +58,8 @@ crds: $(BIN)/.installed
 demo: $(BIN)/.installed binaries
 	bash hack/demo.sh
 
-## cluster-up: the local control plane in the background (state: $KADENCE_CLUSTER_DIR, else ~/.cache/kadence/cluster)
+## cluster-up: the local control plane in the background (state: $KADENCE_CLUSTER_DIR, else
+## ~/.cache/kadence/cluster; KADENCE_K8S_VERSION=1.30: that Kubernetes version)
 cluster-up: $(BIN)/.installed binaries
 	@$(BIN)/python -m tests.cluster up
 

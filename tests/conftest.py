@@ -62,6 +62,15 @@ class Cluster:
             self.plane.check_alive()
 
 
+def pytest_report_header() -> str:
+    """Say which cluster the end-to-end tests run against."""
+    given = os.environ.get("KADENCE_TEST_KUBECONFIG")
+    if given:
+        return f"cluster: {given} (KADENCE_TEST_KUBECONFIG)"
+    version = os.environ.get("KADENCE_K8S_VERSION") or "the newest supported"
+    return f"cluster: the local control plane at Kubernetes {version} (KADENCE_K8S_VERSION)"
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The control plane for the whole session (or the cluster the environment names)."""

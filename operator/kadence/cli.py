@@ -119,9 +119,16 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import REGISTRY, start_http_server
 
-    from kadence import handlers, health, kube, metrics
+    from kadence import compat, handlers, health, kube, metrics
 
     kube.load_client_config()
+    wanted = compat.needs(config.admission.require_policies)
+    missing = compat.missing_apis(kube.served_resources(compat.group_versions(wanted)), wanted)
+    if missing:
+        print("kadence run: this cluster lacks what kadence needs:", file=sys.stderr)
+        for line in missing:
+            print(f"  - {line}", file=sys.stderr)
+        return 2
     if args.metrics_port:
         start_http_server(args.metrics_port)
     runtime = handlers.Runtime(config)

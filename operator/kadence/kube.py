@@ -99,6 +99,26 @@ def load_client_config() -> None:
     client.Configuration.set_default(configuration)
 
 
+def served_resources(group_versions: list[str]) -> dict[str, frozenset[str]]:
+    """What discovery lists for each group version (`group/version`, never the core
+    group); an empty set for one the cluster does not serve.
+
+    Asked once at start-up, before anything else, so it is a plain blocking call."""
+    discovery = client.CustomObjectsApi()
+    served: dict[str, frozenset[str]] = {}
+    for group_version in group_versions:
+        group, version = group_version.split("/")
+        try:
+            found = discovery.get_api_resources(group, version)
+        except ApiException as error:
+            if error.status == 404:
+                served[group_version] = frozenset()
+                continue
+            raise _api_error(error) from error
+        served[group_version] = frozenset(r.name for r in found.resources or [])
+    return served
+
+
 @dataclass(frozen=True)
 class Listing:
     """The objects a list returned, and the resourceVersion it was read at."""

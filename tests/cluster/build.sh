@@ -5,10 +5,27 @@
 #
 #   tests/cluster/build.sh            build what is missing, print the bin folder
 #
-# Environment: KADENCE_CACHE (default ~/.cache/kadence).
+# Environment: KADENCE_CACHE (default ~/.cache/kadence); KADENCE_K8S_VERSION, the
+# Kubernetes minor version to build (1.30 to 1.36, default the newest), mapped to the
+# patch release pinned below. The folder printed, $KADENCE_CACHE/bin/v1.X.Y, holds
+# that version's components with the version-independent tools; $KADENCE_CACHE/bin
+# itself keeps the newest version's.
 set -euo pipefail
 
-KUBE_VERSION=v1.36.3     # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+# The supported range: one pinned patch release per minor version. The oldest and the
+# newest are tested on every CI run (docs/compatibility.md).
+declare -A KUBE_PATCH=(
+  [1.30]=v1.30.14 [1.31]=v1.31.14 [1.32]=v1.32.13 [1.33]=v1.33.13
+  [1.34]=v1.34.4 [1.35]=v1.35.4 [1.36]=v1.36.3
+)
+NEWEST=1.36
+minor_version=${KADENCE_K8S_VERSION:-$NEWEST}
+minor_version=${minor_version#v}
+KUBE_VERSION=${KUBE_PATCH[$minor_version]:-}
+if [ -z "$KUBE_VERSION" ]; then
+  echo "build.sh: KADENCE_K8S_VERSION=$minor_version is not supported; choose one of: $(printf '%s\n' "${!KUBE_PATCH[@]}" | sort -V | tr '\n' ' ')" >&2
+  exit 1
+fi
 ETCD_VERSION=v3.5.35
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.21.4
@@ -105,9 +122,17 @@ install_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 # promtool needs only to check a Prometheus configuration that uses them.
 install_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" remove_all_sd
 
-for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do ln -sf "$c-$KUBE_VERSION" "$bin/$c"; done
-ln -sf "etcd-$ETCD_VERSION" "$bin/etcd"
-ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
-ln -sf "helm-$HELM_VERSION" "$bin/helm"
-ln -sf "promtool-$PROMETHEUS_VERSION" "$bin/promtool"
-echo "$bin"
+# One folder per Kubernetes version; the bin folder itself keeps the newest.
+version_bin="$bin/$KUBE_VERSION"
+mkdir -p "$version_bin"
+link() { # link FOLDER PREFIX
+  local c
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do ln -sfn "$2$c-$KUBE_VERSION" "$1/$c"; done
+  ln -sfn "$2etcd-$ETCD_VERSION" "$1/etcd"
+  ln -sfn "$2kwok-$KWOK_VERSION" "$1/kwok"
+  ln -sfn "$2helm-$HELM_VERSION" "$1/helm"
+  ln -sfn "$2promtool-$PROMETHEUS_VERSION" "$1/promtool"
+}
+link "$version_bin" ../
+[ "$minor_version" != "$NEWEST" ] || link "$bin" ""
+echo "$version_bin"

@@ -26,6 +26,24 @@ def test_building_without_go_says_to_install_it(tmp_path: Path) -> None:
     assert "Go is not installed" in result.stderr
 
 
+@pytest.mark.parametrize("version", ["1.29", "1.37", "latest"])
+def test_building_an_unsupported_version_names_the_supported_ones(
+    tmp_path: Path, version: str
+) -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "tests/cluster/build.sh")],
+        env={**os.environ, "KADENCE_CACHE": str(tmp_path), "KADENCE_K8S_VERSION": version},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"KADENCE_K8S_VERSION={version} is not supported" in result.stderr
+    assert "1.30 1.31 1.32 1.33 1.34 1.35 1.36" in result.stderr
+    assert not any(tmp_path.iterdir()), "nothing is built or cached for an unsupported version"
+
+
 def fake_binaries(folder: Path, etcd_script: str) -> Path:
     folder.mkdir()
     for name in COMPONENTS:
