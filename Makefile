@@ -4,8 +4,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-CACHE ?= $(HOME)/.cache/kadence
-KUBECTL := $(CACHE)/bin/kubectl
 CONFIG ?=
 PYTEST_ARGS ?=
 # The supported Kubernetes range (docs/compatibility.md); KADENCE_K8S_VERSION picks the
@@ -72,7 +70,7 @@ cluster-status: $(BIN)/.installed
 
 ## install: apply the CRDs to the current cluster
 install: binaries
-	$(KUBECTL) apply --server-side -f crds/
+	"$$(bash tests/cluster/build.sh)/kubectl" apply --server-side -f crds/
 
 ## run: the operator in the foreground against the current kubeconfig (CONFIG=FILE)
 run: $(BIN)/.installed

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cache=${KADENCE_CACHE:-$HOME/.cache/kadence}
-bin=$cache/bin
+bin=$(bash tests/cluster/build.sh)   # this Kubernetes version's tools (KADENCE_K8S_VERSION)
 state=$cache/demo-cluster   # its own control plane, apart from `make cluster-up`'s
 eval "$(.venv/bin/python -m tests.cluster up --dir "$state" | tail -n 1)"
 kubectl=("$bin/kubectl")

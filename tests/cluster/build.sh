@@ -122,17 +122,22 @@ install_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 # promtool needs only to check a Prometheus configuration that uses them.
 install_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" remove_all_sd
 
-# One folder per Kubernetes version; the bin folder itself keeps the newest.
+# One folder per Kubernetes version. The bin folder itself keeps the newest version's
+# components, and always the tools that do not depend on the version (helm, promtool).
 version_bin="$bin/$KUBE_VERSION"
 mkdir -p "$version_bin"
-link() { # link FOLDER PREFIX
+link_components() { # FOLDER PREFIX
   local c
   for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do ln -sfn "$2$c-$KUBE_VERSION" "$1/$c"; done
+}
+link_tools() { # FOLDER PREFIX
   ln -sfn "$2etcd-$ETCD_VERSION" "$1/etcd"
   ln -sfn "$2kwok-$KWOK_VERSION" "$1/kwok"
   ln -sfn "$2helm-$HELM_VERSION" "$1/helm"
   ln -sfn "$2promtool-$PROMETHEUS_VERSION" "$1/promtool"
 }
-link "$version_bin" ../
-[ "$minor_version" != "$NEWEST" ] || link "$bin" ""
+link_components "$version_bin" ../
+link_tools "$version_bin" ../
+link_tools "$bin" ""
+[ "$minor_version" != "$NEWEST" ] || link_components "$bin" ""
 echo "$version_bin"

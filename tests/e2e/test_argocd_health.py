@@ -17,12 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kubernetes import watch
 
 from tests.e2e.conftest import Operator
 from tests.e2e.test_schedules import job_template, schedule_body, task_body
 from tests.support.argocd import Health, health
 from tests.support.kube import GROUP, VERSION, Kube, condition, status, wait_for
+
+pytestmark = pytest.mark.every_version
 
 Body = dict[str, Any]
 CAPTURE = os.environ.get("KADENCE_CAPTURE_ARGOCD_FIXTURES")

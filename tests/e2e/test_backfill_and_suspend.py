@@ -16,6 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kadence.naming import task_name_for_deadline
 from tests.conftest import Cluster
 from tests.e2e.conftest import Operator
@@ -29,6 +31,8 @@ from tests.e2e.test_schedules import (
 )
 from tests.e2e.test_tenancy import CREATE_JOBS, KADENCE_ALL, account, as_user, refused
 from tests.support.kube import Kube, condition, wait_for
+
+pytestmark = pytest.mark.every_version
 
 BACKFILL = "kadence.dev/backfill"
 BACKFILL_POLICY = "kadence.dev/backfill-policy"

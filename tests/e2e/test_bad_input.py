@@ -25,6 +25,8 @@ from tests.e2e.test_schedules import (
 )
 from tests.support.kube import Kube, condition, status, wait_for
 
+pytestmark = pytest.mark.every_version
+
 
 def no_containers() -> dict[str, Any]:
     template = job_template()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import signal
 import uuid
 
+import pytest
+
 from tests.conftest import Cluster
 from tests.e2e.conftest import Operator
 from tests.support.kube import Kube, wait_for
+
+pytestmark = pytest.mark.every_version
 
 
 def job(name: str, labels: dict[str, str] | None = None) -> dict:

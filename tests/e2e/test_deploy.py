@@ -39,7 +39,7 @@ from tests.support.chart import (
 )
 from tests.support.kube import wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_version]
 
 WATCHED = ["team-a", "team-b"]  # as in deploy/overlays/namespaced
 OPERATOR = f"system:serviceaccount:{NAMESPACE}:{RELEASE}"

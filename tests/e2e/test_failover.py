@@ -269,6 +269,7 @@ def leader_gauge(replica: Operator) -> float:
     return float(found.group(1))
 
 
+@pytest.mark.every_version
 def test_sigterm_hands_the_lease_over_and_everything_says_who_leads(
     cluster: Cluster, kube: Kube, namespace: str, replicas: Replicas
 ) -> None:

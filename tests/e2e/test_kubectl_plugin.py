@@ -33,6 +33,8 @@ from tests.e2e.test_queue import make_task, wait_all, wait_phase
 from tests.e2e.test_schedules import queue_of, ready_is, schedule_body
 from tests.support.kube import Kube, condition, status, wait_for
 
+pytestmark = pytest.mark.every_version
+
 BIN = Path(sys.executable).parent
 """The virtualenv's bin folder, where `pip install` put `kubectl-kadence`."""
 PLUGIN = BIN / "kubectl-kadence"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from kadence.naming import task_name_for_deadline
 from tests.e2e.conftest import Operator
 from tests.e2e.test_schedules import (
@@ -116,6 +118,7 @@ def test_tasks_deleted_while_the_operator_is_down_are_forgotten_and_runs_resume(
         assert [(h["task"], h["phase"]) for h in st["history"]] == [(old, "Cancelled")]
 
 
+@pytest.mark.every_version
 def test_a_hand_edited_status_is_restored_by_the_next_reconcile(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:

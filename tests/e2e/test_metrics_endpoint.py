@@ -32,6 +32,8 @@ from tests.support.chart import find_binary
 from tests.support.kube import Kube, status, wait_for
 from tests.support.promql import SCRAPE
 
+pytestmark = pytest.mark.every_version
+
 CAPTURE = os.environ.get("KADENCE_CAPTURE_METRICS_SCRAPE")
 THREE = "three-at-a-time"  # named in the operator's test configuration, capacity 3
 ONE = "one-at-a-time"  # named, capacity 1

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from kubernetes.client.exceptions import ApiException
 
 from tests.conftest import Cluster
@@ -220,6 +221,7 @@ def test_capacity_one_runs_in_priority_order_one_at_a_time(
         ), f"{later} was dispatched before {earlier} finished"
 
 
+@pytest.mark.every_version
 def test_capacity_three_is_never_exceeded_while_tasks_flow(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -240,6 +242,7 @@ def test_capacity_three_is_never_exceeded_while_tasks_flow(
 # -- Jobs and outcomes ------------------------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_outcomes_flow_back_to_the_task_and_the_schedule(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -517,6 +520,7 @@ def test_history_limits_prune_tasks_and_disabling_cancels_queued(
     )
 
 
+@pytest.mark.every_version
 def test_a_deleted_tasks_slot_stays_taken_until_its_job_is_gone(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -549,6 +553,7 @@ def test_a_deleted_tasks_slot_stays_taken_until_its_job_is_gone(
     assert phase_of(done) == "Completed", status(done)
 
 
+@pytest.mark.every_version
 def test_a_missing_service_account_fails_the_task_instead_of_holding_its_slot(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -566,6 +571,7 @@ def test_a_missing_service_account_fails_the_task_instead_of_holding_its_slot(
     assert phase_of(after) == "Completed", status(after)
 
 
+@pytest.mark.every_version
 def test_a_refused_job_fails_its_task_and_the_queue_moves_on(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:

@@ -184,6 +184,7 @@ def wait_for_fire(
 # -- 1. interval schedules: the first task, its shape, the status, garbage collection ----
 
 
+@pytest.mark.every_version
 def test_an_interval_schedule_makes_its_first_task_at_once(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -472,6 +473,7 @@ def test_a_task_made_just_before_a_crash_counts_as_run_not_missed(
 # -- 3. enabled: false ------------------------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_disabling_cancels_queued_tasks_and_stops_new_ones_until_re_enabled(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -559,6 +561,7 @@ def test_disabling_cancels_queued_tasks_and_stops_new_ones_until_re_enabled(
 # -- 4. run now ------------------------------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_the_run_now_annotation_makes_one_extra_task_per_new_value(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -678,6 +681,7 @@ REJECTED: list[Any] = [
 
 
 @pytest.mark.parametrize(("manifest", "message"), REJECTED)
+@pytest.mark.every_version
 def test_the_schema_rejects_what_it_should(
     cluster: Cluster, kube: Kube, namespace: str, manifest: dict[str, Any], message: str
 ) -> None:
@@ -733,6 +737,7 @@ def reason_of(name: str) -> str:
     return "TemplateRejected" if name in ("no-image", "restart-always") else "InvalidSpec"
 
 
+@pytest.mark.every_version
 def test_invalid_specs_are_reported_and_recover_when_fixed(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:

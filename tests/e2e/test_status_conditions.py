@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import Cluster
 from tests.e2e.conftest import Operator
 from tests.e2e.test_queue import job_template as kwok_job
@@ -22,6 +24,8 @@ from tests.e2e.test_schedules import (
     task_body,
 )
 from tests.support.kube import Kube, condition, status, wait_for
+
+pytestmark = pytest.mark.every_version
 
 
 def summary(obj: dict[str, Any] | None) -> dict[str, tuple[str, str]]:

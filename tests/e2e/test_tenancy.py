@@ -92,6 +92,7 @@ def second_namespace(kube: Kube) -> Iterator[str]:
 # -- asking for runs ----------------------------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_run_now_needs_the_right_to_create_jobs(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -123,6 +124,7 @@ def test_run_now_needs_the_right_to_create_jobs(
     )
 
 
+@pytest.mark.every_version
 def test_suspending_with_a_reason_needs_the_right_to_create_jobs(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -165,6 +167,7 @@ def test_suspending_with_a_reason_needs_the_right_to_create_jobs(
     assert ready["message"].endswith(": maintenance")
 
 
+@pytest.mark.every_version
 def test_status_is_written_only_by_the_operator(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -192,6 +195,7 @@ def test_status_is_written_only_by_the_operator(
 # -- look-alike objects -------------------------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_a_forged_job_is_refused_and_a_job_a_task_does_not_control_never_moves_it(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -252,6 +256,7 @@ def test_a_forged_job_is_refused_and_a_job_a_task_does_not_control_never_moves_i
 # -- failing closed -----------------------------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_without_its_admission_policies_the_operator_makes_no_job(
     cluster: Cluster,
     kube: Kube,
@@ -328,6 +333,7 @@ def active(kube: Kube, namespace: str) -> list[str]:
     ]
 
 
+@pytest.mark.every_version
 def test_namespaces_using_one_scheduler_id_each_have_their_own_capacity(
     kube: Kube, namespace: str, second_namespace: str, operator: Operator
 ) -> None:
@@ -404,6 +410,7 @@ def test_a_shared_queue_takes_turns_and_keeps_other_namespaces_out(
 # -- data ---------------------------------------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_data_reaches_the_container_unchanged(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
