@@ -411,8 +411,10 @@ def plan_task(
 
 
 def claim_of(task: Body) -> TaskClaim | None:
-    """A Task's claim, or a runner's request for one (`status.claim`)."""
-    return TaskStatus.model_validate(task.get("status") or {}).claim
+    """A Task's claim, or a runner's request for one (`status.claim`); only it is read, as
+    a queue pass reads every Queued Task."""
+    raw = (task.get("status") or {}).get("claim")
+    return TaskClaim.model_validate(raw) if raw is not None else None
 
 
 def request_expiry(claim: TaskClaim) -> datetime:
