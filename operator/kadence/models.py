@@ -575,7 +575,10 @@ class TaskStatus(KubeModel):
     attempts: int | None = Field(
         default=None,
         ge=0,
-        description="In a pull queue: how many claims on it were granted so far.",
+        description=(
+            "In a pull queue: how many claims on it were granted so far, less those their "
+            "runner gave back."
+        ),
     )
     result: str | None = Field(
         default=None,

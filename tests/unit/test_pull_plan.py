@@ -317,8 +317,11 @@ CLAIM_CASES = [
     ClaimCase("the lease ran out on the last attempt: Failed",
               task("t", "Dispatched", claim=granted(), attempts=3),
               LEASE_END, P.FAILED, lost="ClaimExpired", claim_after=False),
-    ClaimCase("the runner removed its claim: back to the queue",
+    ClaimCase("the runner gave its claim back: back to the queue",
               task("t", "Running", attempts=2), NOW, P.QUEUED, lost="ClaimReleased",
+              claim_after=False),
+    ClaimCase("a claim given back on the last attempt still goes back to the queue",
+              task("t", "Dispatched", attempts=3), NOW, P.QUEUED, lost="ClaimReleased",
               claim_after=False),
     ClaimCase("a finished Task never moves again",
               task("t", "Completed", claim=granted(outcome="Completed")), NOW, None),
@@ -333,7 +336,7 @@ def test_plan_task_follows_the_claim(case: ClaimCase) -> None:
     plan = plan_task(case.body, None, case.now, START, THREE_ATTEMPTS if case.pull else None)
     assert (plan.status.phase if plan.status else None) == case.phase_after
     assert plan.wake_at == case.wake_at
-    assert (plan.lost[0] if plan.lost else None) == case.lost
+    assert (plan.lost[1] if plan.lost else None) == case.lost
     assert plan.delete_job is False
     if plan.status is not None and case.pull:
         assert (plan.status.claim is not None) is case.claim_after
@@ -366,7 +369,7 @@ def test_an_expired_claim_says_whose_when_and_which_attempt() -> None:
     body = task("t", "Running", claim=granted(startedAt=STARTED), attempts=1)
     plan = plan_task(body, None, LEASE_END, START, THREE_ATTEMPTS)
     message = "claim of runner-1 expired at 2026-06-01T10:00:30Z (attempt 1 of 3)"
-    assert plan.lost == ("ClaimExpired", message)
+    assert plan.lost == ("Warning", "ClaimExpired", message)
     assert plan.status is not None
     assert plan.status.message == message
     assert (plan.status.dispatched_at, plan.status.started_at) == (None, None)
@@ -435,3 +438,15 @@ def test_history_carries_the_runners_result() -> None:
     entry = history_entry(body, P.COMPLETED, NOW)
     assert entry.result == '{"found": 3}'
     assert entry.to_kube()["result"] == '{"found": 3}'
+
+
+def test_a_claim_given_back_does_not_count_as_an_attempt() -> None:
+    plan = plan_task(task("t", "Running", attempts=3), None, NOW, START, THREE_ATTEMPTS)
+    message = "its runner gave its claim back before it finished"
+    assert plan.lost == ("Normal", "ClaimReleased", message)
+    assert plan.status is not None
+    assert (plan.status.phase, plan.status.attempts, plan.status.message) == (
+        P.QUEUED,
+        2,
+        message,
+    )
