@@ -267,15 +267,14 @@ def claim_requests(
     queued: Sequence[Body], now: datetime | None
 ) -> tuple[dict[Key, datetime], tuple[Key, ...]]:
     """Of a pull queue's Queued Tasks: those with a live claim request, each with the
-    moment it runs out, and those whose claim is to be withdrawn (a request older than
-    its lease at `now`, or what is no request: a Queued Task holds no grant)."""
+    moment it runs out, and those whose claim is to be withdrawn (`live_request`)."""
     live: dict[Key, datetime] = {}
     stale: list[Key] = []
     for task in queued:
         claim = claim_of(task)
         if claim is None:
             continue
-        if claim.claimed_at is None and (now is None or now < request_expiry(claim)):
+        if live_request(claim, now):
             live[key_of(task)] = request_expiry(claim)
         else:
             stale.append(key_of(task))
@@ -417,6 +416,27 @@ def claim_of(task: Body) -> TaskClaim | None:
     return TaskClaim.model_validate(raw) if raw is not None else None
 
 
+def live_request(claim: TaskClaim, now: datetime | None) -> bool:
+    """Whether a Queued Task's claim is a request the queue may grant at `now` (None: a
+    view, any age will do): never granted, not older than its lease, and carrying none of
+    what a runner writes only once granted (a renewal, a start, an outcome). A Queued Task
+    holds no grant, and a report written before the grant must not finish the Task the
+    moment it is granted: such a claim is no request, and is withdrawn."""
+    reported = (
+        claim.renewed_at,
+        claim.started_at,
+        claim.outcome,
+        claim.message,
+        claim.result,
+        claim.finished_at,
+    )
+    return (
+        claim.claimed_at is None
+        and all(field is None for field in reported)
+        and (now is None or now < request_expiry(claim))
+    )
+
+
 def request_expiry(claim: TaskClaim) -> datetime:
     """When a claim request not granted yet is presumed abandoned by its runner."""
     return claim.requested_at + timedelta(seconds=claim.lease_seconds)
@@ -435,12 +455,7 @@ def grant_claim(now: datetime) -> Callable[[TaskStatus, Body], TaskStatus | None
 
     def mutation(status: TaskStatus, task: Body) -> TaskStatus | None:
         claim = status.claim
-        if (
-            status.phase is not TaskPhase.QUEUED
-            or claim is None
-            or claim.claimed_at is not None
-            or now >= request_expiry(claim)
-        ):
+        if status.phase is not TaskPhase.QUEUED or claim is None or not live_request(claim, now):
             return None
         dispatched = advance_task(
             status,
@@ -465,9 +480,7 @@ def withdraw_request(now: datetime) -> Callable[[TaskStatus, Body], TaskStatus |
 
     def mutation(status: TaskStatus, task: Body) -> TaskStatus | None:
         claim = status.claim
-        if status.phase is not TaskPhase.QUEUED or claim is None:
-            return None
-        if claim.claimed_at is None and now < request_expiry(claim):
+        if status.phase is not TaskPhase.QUEUED or claim is None or live_request(claim, now):
             return None
         return status.model_copy(update={"claim": None})
 

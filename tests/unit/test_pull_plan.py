@@ -151,6 +151,14 @@ QUEUE_CASES = [
               withdraw=["gone"], grant=["live"]),
     QueueCase("a Queued Task with grant fields holds no claim: withdrawn",
               [task("odd", claim=granted())], withdraw=["odd"]),
+    QueueCase("an outcome written before any grant is no request: withdrawn, never granted",
+              [task("early", claim=request(outcome="Completed", result='{"x": 1}')),
+               task("honest", claim=request("r2"), priority=1)],
+              withdraw=["early"], grant=["honest"]),
+    QueueCase("a start or a renewal written before any grant is no request either",
+              [task("started", claim=request(startedAt=ASKED)),
+               task("renewed", claim=request(renewedAt=ASKED))],
+              withdraw=["renewed", "started"]),
     QueueCase("without the admission policies nothing is granted, stale requests still go",
               [task("a", claim=request()), task("old", claim=request(asked=ASKED - 60 * SECONDS))],
               held=True, withdraw=["old"], wake_at=RUNS_OUT),
@@ -236,8 +244,15 @@ def test_a_grant_dispatches_the_task_to_its_requester() -> None:
         task("t", claim=request(asked=NOW - LEASE * SECONDS)),
         task("t", "Dispatched", claim=granted()),
         task("t", "Cancelled", claim=request()),
+        task("t", claim=request(outcome="Completed", finishedAt=NOW)),
     ],
-    ids=["withdrawn", "ran-out-meanwhile", "granted-already", "cancelled-meanwhile"],
+    ids=[
+        "withdrawn",
+        "ran-out-meanwhile",
+        "granted-already",
+        "cancelled-meanwhile",
+        "reported-before-any-grant",
+    ],
 )
 def test_a_grant_leaves_alone_what_is_no_live_request(body: dict[str, Any]) -> None:
     assert grant_claim(NOW)(TaskStatus.model_validate(body["status"]), body) is None
@@ -248,6 +263,7 @@ def test_a_grant_leaves_alone_what_is_no_live_request(body: dict[str, Any]) -> N
     [
         (task("t", claim=request(asked=NOW - LEASE * SECONDS)), True),
         (task("t", claim=granted()), True),
+        (task("t", claim=request(outcome="Failed")), True),
         (task("t", claim=request()), False),
         (task("t", "Dispatched", claim=granted(renewedAt=NOW - 60 * SECONDS)), False),
         (task("t"), False),
@@ -255,6 +271,7 @@ def test_a_grant_leaves_alone_what_is_no_live_request(body: dict[str, Any]) -> N
     ids=[
         "request-ran-out",
         "grant-fields-on-a-queued-task",
+        "outcome-before-any-grant",
         "live-request-stays",
         "a-claimed-task-is-the-task-controllers",
         "no-claim",
