@@ -348,7 +348,17 @@ CLAIM_CASES = [
               claim_after=False),
     ClaimCase("a renewal whose time has no offset is read as UTC",
               task("t", "Dispatched", claim=granted(renewedAt="2026-06-01T10:00:20"),
-                   attempts=1), NOW, None, RENEWED + LEASE * SECONDS),
+                   attempts=1), RENEWED, None, RENEWED + LEASE * SECONDS),
+    ClaimCase("a renewal dated ahead of the operator's clock is written back as now",
+              task("t", "Dispatched", claim=granted(renewedAt=NOW + timedelta(days=365)),
+                   attempts=1), NOW, P.DISPATCHED, NOW + LEASE * SECONDS),
+    ClaimCase("a renewal dated ahead while it starts: Running, and the renewal pulled back",
+              task("t", "Dispatched", claim=granted(startedAt=STARTED,
+                                                    renewedAt=NOW + timedelta(hours=1)),
+                   attempts=1), NOW, P.RUNNING, NOW + LEASE * SECONDS),
+    ClaimCase("a renewal dated before the grant counts from the grant",
+              task("t", "Dispatched", claim=granted(renewedAt=ON_THE_HOUR - timedelta(hours=1)),
+                   attempts=1), NOW, None, LEASE_END),
     ClaimCase("a finished Task never moves again",
               task("t", "Completed", claim=granted(outcome="Completed")), NOW, None),
     ClaimCase("a queue of Jobs does not read claims",
@@ -371,13 +381,70 @@ def test_plan_task_follows_the_claim(case: ClaimCase) -> None:
 def test_a_completed_claim_carries_the_result_and_the_runners_times() -> None:
     claim = granted(startedAt=STARTED, outcome="Completed", result='{"found": 3}', finishedAt=DONE)
     plan = plan_task(
-        task("t", "Running", claim=claim, attempts=1), None, NOW, START, THREE_ATTEMPTS
+        task("t", "Running", claim=claim, attempts=1), None, DONE + SECONDS, START, THREE_ATTEMPTS
     )
     assert plan.status is not None
     assert plan.status.result == '{"found": 3}'
     assert plan.status.finished_at == DONE
     assert plan.status.message == "completed, claimed by runner-1"
     assert {c.type: c.status for c in plan.status.conditions}["Succeeded"] == "True"
+
+
+def test_a_renewal_dated_ahead_is_pulled_back_to_the_operators_clock() -> None:
+    ahead = granted(renewedAt=NOW + timedelta(days=365))
+    plan = plan_task(
+        task("t", "Dispatched", claim=ahead, attempts=1), None, NOW, START, THREE_ATTEMPTS
+    )
+    assert plan.status is not None
+    assert plan.status.claim is not None
+    assert plan.status.claim.renewed_at == NOW
+    again = task("t", "Dispatched", attempts=1) | {"status": plan.status.to_kube()}
+    later = NOW + LEASE * SECONDS
+    assert plan_task(again, None, later, START, THREE_ATTEMPTS).lost is not None, (
+        "unrenewed after that, the claim runs out leaseSeconds after the operator's now"
+    )
+
+
+FAR = timedelta(days=365)
+
+RUNNER_TIMES = [
+    # (id, startedAt, finishedAt, now, startedAt written, finishedAt written)
+    ("times as written", STARTED, DONE, DONE + SECONDS, STARTED, DONE),
+    ("dated ahead of the operator's clock: now", NOW + FAR, NOW + FAR, NOW, NOW, NOW),
+    ("dated before the grant: the grant", ON_THE_HOUR - FAR, ON_THE_HOUR - FAR, NOW,
+     ON_THE_HOUR, ON_THE_HOUR),
+    ("an end before the start: the start", STARTED, ON_THE_HOUR, NOW, STARTED, STARTED),
+    ("no start: the end no earlier than the grant", None, ON_THE_HOUR - FAR, NOW, None,
+     ON_THE_HOUR),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("started", "finished", "now", "started_after", "finished_after"),
+    [case[1:] for case in RUNNER_TIMES],
+    ids=[case[0] for case in RUNNER_TIMES],
+)
+def test_the_runners_times_are_held_between_the_grant_and_now(
+    started: datetime | None,
+    finished: datetime,
+    now: datetime,
+    started_after: datetime | None,
+    finished_after: datetime,
+) -> None:
+    times = {"finishedAt": finished} | ({"startedAt": started} if started else {})
+    claim = granted(outcome="Completed", **times)
+    plan = plan_task(
+        task("t", "Dispatched", claim=claim, attempts=1), None, now, START, THREE_ATTEMPTS
+    )
+    assert plan.status is not None
+    assert (plan.status.started_at, plan.status.finished_at) == (started_after, finished_after)
+    if started is not None:
+        running = plan_task(
+            task("t", "Dispatched", claim=granted(startedAt=started), attempts=1),
+            None, now, START, THREE_ATTEMPTS,
+        )  # fmt: skip
+        assert running.status is not None
+        assert running.status.started_at == started_after
 
 
 def test_a_failed_claim_says_why_with_reason_runner_failed() -> None:
