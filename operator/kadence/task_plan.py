@@ -356,16 +356,22 @@ def plan_task(
     """Carry the Job's progress to its Task; `job` is the Job the Task controls, or None.
     In a pull queue (`pull`), follow the runner's claim instead (`plan_claim`).
 
+    A Task follows what it was given to, whatever the configuration says now: one that
+    has a Job (or a jobName) its Job, one with a granted claim its claim. So a queue of
+    Jobs turned into a pull queue neither requeues a running Job's Task (the work would
+    run twice), nor does a pull queue turned into a queue of Jobs fail its claimed Tasks.
+
     A Queued Task whose Job exists moves on (a crash came between the two writes); a
     Dispatched or Running Task whose Job is gone fails, so its queue never stalls; a Job
     with no ready pod `start_timeout` after its dispatch (a pod that cannot be scheduled,
     an image that cannot be pulled) fails its Task and is deleted, so its slot is freed;
     a finished Task's unfinished Job is deleted.
     """
-    if pull is not None:
-        return plan_claim(task, now, pull.max_attempts)
     phase = phase_of(task)
     status = TaskStatus.model_validate(task.get("status") or {})
+    granted = status.claim is not None and status.claim.claimed_at is not None
+    if job is None and status.job_name is None and (pull is not None or granted):
+        return plan_claim(task, now, (pull or PullQueue()).max_attempts)
     generation = generation_of(task)
     if phase is TaskPhase.PENDING:
         return TaskPlan(None)

@@ -361,9 +361,19 @@ CLAIM_CASES = [
                    attempts=1), NOW, None, LEASE_END),
     ClaimCase("a finished Task never moves again",
               task("t", "Completed", claim=granted(outcome="Completed")), NOW, None),
-    ClaimCase("a queue of Jobs does not read claims",
-              task("t", "Dispatched", claim=granted(), attempts=1, template=True),
-              LEASE_END, P.FAILED, pull=False),
+    ClaimCase("a Task dispatched as a Job does not read claims: its Job is gone, it fails",
+              task("t", "Dispatched", claim=granted(), attempts=1, template=True,
+                   more={"jobName": "t"}),
+              NOW, P.FAILED, pull=False),
+    ClaimCase("a Job's Task in a queue since made a pull queue follows its Job, not requeued",
+              task("t", "Running", template=True, more={"jobName": "t"}),
+              NOW, P.FAILED, claim_after=False),
+    ClaimCase("a claimed Task in a queue since made a queue of Jobs follows its claim",
+              task("t", "Dispatched", claim=granted(), attempts=1), NOW, None, LEASE_END,
+              pull=False),
+    ClaimCase("... and its lease still runs out (three attempts by default)",
+              task("t", "Dispatched", claim=granted(), attempts=1), LEASE_END, P.QUEUED,
+              lost="ClaimExpired", claim_after=False, pull=False),
 ]  # fmt: skip
 
 
