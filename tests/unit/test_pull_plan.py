@@ -113,6 +113,7 @@ class QueueCase:
     now: datetime = ON_THE_HOUR + 10 * SECONDS
     capacity: int = 2
     shared: bool = False
+    namespace_capacity: int | None = None
     held: bool = False
     pull: bool = True
     grant: list[str] = field(default_factory=list)
@@ -174,6 +175,27 @@ QUEUE_CASES = [
                task("a2", claim=request(), namespace="team-a"),
                task("b1", claim=request(), namespace="team-b")],
               shared=True, grant=["a1", "b1"], wake_at=RUNS_OUT),
+    QueueCase("a shared pull queue keeps a namespace at its own capacity waiting",
+              [task("a1", "Running", claim=granted(), namespace="team-a"),
+               task("a2", claim=request(), namespace="team-a"),
+               task("b1", claim=request(), namespace="team-b", priority=9)],
+              capacity=3, shared=True, namespace_capacity=1, grant=["b1"], wake_at=RUNS_OUT),
+    QueueCase("a claim whose lease ran out holds its slot until the Task controller requeues it",
+              [task("late", "Running", claim=granted(at=ASKED - timedelta(hours=1))),
+               task("next", claim=request())],
+              capacity=1, wake_at=RUNS_OUT),
+    QueueCase("a claim reported done holds its slot until its Task is finished",
+              [task("done", "Running", claim=granted(outcome="Completed")),
+               task("next", claim=request())],
+              capacity=1, wake_at=RUNS_OUT),
+    QueueCase("requests beyond the free slots wait, the earliest to run out wakes the pass",
+              [task("a", claim=request(asked=ASKED + 8 * SECONDS)),
+               task("b", claim=request(asked=ASKED + 3 * SECONDS), priority=1),
+               task("c", claim=request(asked=ASKED + 6 * SECONDS), priority=2)],
+              capacity=1, grant=["a"], wake_at=RUNS_OUT + 3 * SECONDS),
+    QueueCase("a request dated ahead of the operator's clock is granted like any other",
+              [task("ahead", claim=request(asked=ASKED + timedelta(days=365)))],
+              grant=["ahead"]),
     QueueCase("a Task without a jobTemplate joins a pull queue",
               [task("new", None)], admit=[("new", P.QUEUED)]),
     QueueCase("a Task with a jobTemplate joins a pull queue too (the template is ignored)",
@@ -195,7 +217,13 @@ QUEUE_CASES = [
 @pytest.mark.parametrize("case", QUEUE_CASES, ids=[case.id for case in QUEUE_CASES])
 def test_plan_queue_of_a_pull_queue(case: QueueCase) -> None:
     known = {t["metadata"]["uid"] for t in case.tasks}
-    rules = QueueRules(case.capacity, shared=case.shared, held=case.held, pull=case.pull)
+    rules = QueueRules(
+        case.capacity,
+        shared=case.shared,
+        namespace_capacity=case.namespace_capacity,
+        held=case.held,
+        pull=case.pull,
+    )
     plan = plan_queue(case.tasks, {}, [], known, rules, now=case.now)
     assert [name for _, name in plan.grant] == case.grant
     assert [name for _, name in plan.withdraw] == case.withdraw
@@ -359,6 +387,12 @@ CLAIM_CASES = [
     ClaimCase("a renewal dated before the grant counts from the grant",
               task("t", "Dispatched", claim=granted(renewedAt=ON_THE_HOUR - timedelta(hours=1)),
                    attempts=1), NOW, None, LEASE_END),
+    ClaimCase("a Task cancelled while claimed keeps its claim: no expiry, no Event",
+              task("t", "Cancelled", claim=granted(), attempts=1), LEASE_END + 60 * SECONDS,
+              None),
+    ClaimCase("a Task cancelled while claimed ignores an outcome reported after",
+              task("t", "Cancelled", claim=granted(outcome="Completed", finishedAt=DONE)),
+              LEASE_END, None),
     ClaimCase("a finished Task never moves again",
               task("t", "Completed", claim=granted(outcome="Completed")), NOW, None),
     ClaimCase("a Task dispatched as a Job does not read claims: its Job is gone, it fails",
