@@ -9,6 +9,7 @@ is a Task's only when its controlling ownerReference carries the Task's uid.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, deque
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -570,17 +571,31 @@ def _claim_finished(
     finished_at = _within(claim.finished_at, started_at or claim.claimed_at or now, now)
     completed = claim.outcome is ClaimOutcome.COMPLETED
     said = f"{'completed' if completed else 'failed'}, claimed by {claim.holder}"
+    said = f"{said}: {claim.message}" if claim.message else said
+    result = claim.result if claim.result is None or _is_json(claim.result) else None
+    if result != claim.result:
+        said = f"{said} (its result was not JSON and is left out)"
     finished = advance_task(
         status,
         TaskPhase.COMPLETED if completed else TaskPhase.FAILED,
         now,
         generation=generation,
         reason=None if completed else RUNNER_FAILED,
-        message=f"{said}: {claim.message}" if claim.message else said,
+        message=said,
         started_at=started_at,
         finished_at=finished_at,
     )
-    return finished.model_copy(update={"result": claim.result}) if finished is not None else None
+    return finished.model_copy(update={"result": result}) if finished is not None else None
+
+
+def _is_json(text: str) -> bool:
+    """Whether a runner's result parses as JSON: only then is it copied to the Task and its
+    Schedule's history, whose readers parse it (the CRD bounds its length, not its form)."""
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
+        return False
+    return True
 
 
 def _expire(

@@ -491,6 +491,24 @@ def test_the_runners_times_are_held_between_the_grant_and_now(
         assert running.status.started_at == started_after
 
 
+@pytest.mark.parametrize(
+    "result",
+    ["{not json", "[" * 4000, '{"a": 1} trailing'],
+    ids=["not-json", "nested-too-deep-to-parse", "trailing-text"],
+)
+def test_a_result_that_is_not_json_is_left_out(result: str) -> None:
+    claim = granted(outcome="Completed", result=result, finishedAt=DONE)
+    plan = plan_task(
+        task("t", "Running", claim=claim, attempts=1), None, DONE, START, THREE_ATTEMPTS
+    )
+    assert plan.status is not None
+    assert plan.status.phase is P.COMPLETED
+    assert plan.status.result is None
+    assert plan.status.message == (
+        "completed, claimed by runner-1 (its result was not JSON and is left out)"
+    )
+
+
 def test_a_failed_claim_says_why_with_reason_runner_failed() -> None:
     claim = granted(outcome="Failed", message="exit 2", finishedAt=DONE)
     plan = plan_task(
