@@ -81,13 +81,14 @@ class Runtime:
             else None
         )
         self.schedules = ScheduleController(
-            self.kube, self.store, task_status, utcnow, held=self.held
-        )
+            self.kube, self.store, task_status, utcnow, held=self.held,
+            pull_queues=config.queues.pull,
+        )  # fmt: skip
         self.tasks = TaskController(self.kube, self.store, task_status, config, utcnow)
         self.queues = QueueController(
             self.kube, self.store, task_status, config, utcnow, held=self.held
         )
-        metrics.name_queues([*config.queues.capacity, *config.queues.shared])
+        metrics.name_queues([*config.queues.capacity, *config.queues.shared, *config.queues.pull])
         self.started = False
         self._loops: list[asyncio.Task[None]] = []
         self._leading_loops: list[asyncio.Task[None]] = []

@@ -37,7 +37,6 @@ from kadence.naming import (
     RUN_REQUEST_ANNOTATION,
     TRIGGER_BACKFILL,
     TRIGGER_MANUAL,
-    default_hash,
     task_name_for_deadline,
     task_name_for_run_request,
 )
@@ -49,6 +48,7 @@ from kadence.resources import (
     history_entry,
     phase_of,
     read_schedule,
+    schedule_hash,
     task_for_run,
     task_hash,
     trigger_of,
@@ -104,6 +104,8 @@ class ScheduleWorld:
     """Why the API server refused the Job template in a dry run, if it did."""
     held: str | None = None
     """Why no Job is made now (the admission policies are missing), if so."""
+    pull: bool = False
+    """Its queue is a pull queue: runners claim its Tasks, which need no jobTemplate."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class _SameWork:
 
     @classmethod
     def of(cls, world: ScheduleWorld, spec: ScheduleSpec) -> _SameWork:
-        work = spec.hash or default_hash(spec.data, spec.job_template.to_kube())
+        work = spec.hash or schedule_hash(spec)
         same = [task for task in world.queue_unfinished if task_hash(task) == work]
         return cls(
             holders={task["metadata"]["name"] for task in same},
@@ -199,7 +201,7 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     meta = body["metadata"]
     generation = meta.get("generation")
     old = ScheduleStatus.model_validate(body.get("status") or {})
-    reading = read_schedule(body)
+    reading = read_schedule(body, pull=world.pull)
     spec, timing = reading.spec, reading.timing
     history_limit = spec.history_limit if spec is not None else len(old.history)
     status, facts = rebuild_runs(old, world.owned, meta["name"], history_limit, now)
