@@ -12,12 +12,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kadence import API_VERSION
 from tests.e2e.conftest import Operator
 from tests.support.kube import GROUP, VERSION, Kube, condition, status, wait_for
+
+pytestmark = pytest.mark.every_version
 
 PULLED = "pulled"  # a pull queue of capacity 2, maxAttempts 2, in the operator's test configuration
 Body = dict[str, Any]
