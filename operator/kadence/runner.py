@@ -1,0 +1,450 @@
+"""Runners of pull queues: claim a Task, renew the claim while working, report the outcome.
+
+    from kadence.runner import Runner, Filter, ClaimLost
+
+    runner = Runner(namespace="scan")
+    with runner.work("boefje", filters=[Filter("boefje.id", "eq", "dns")]) as task:
+        if task is not None:
+            task.result = scan(task.data)
+
+The operator stays the only one that grants a slot of a queue (that is how capacity
+holds), so a claim is a request the runner writes and the operator grants
+(docs/runners.md has the protocol). Every write is conditional on the Task's
+resourceVersion: when two runners ask for the same Task, one gets 409 Conflict and asks
+for the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from kadence import GROUP, VERSION
+from kadence.naming import SCHEDULER_ID_LABEL
+from kadence.runner_plan import (
+    MAX_MESSAGE_LENGTH,
+    Body,
+    Filter,
+    Standing,
+    candidates,
+    claim_of,
+    finish_patch,
+    renew_interval,
+    renew_patch,
+    request_patch,
+    result_text,
+    standing,
+    task_env,
+    truncate,
+    withdraw_patch,
+)
+from kadence.status import parse_time
+
+__all__ = ["ClaimLost", "Claimed", "Filter", "Runner", "RunnerError"]
+
+log = logging.getLogger(__name__)
+
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+WRITE_ATTEMPTS = 8
+"""Conflicts in a row a renew or report retries: each one means the Task moved on."""
+IDLE_WATCH_SECONDS = 10
+"""Longest a runner waits on a quiet queue before it lists again (a missed event costs no more)."""
+
+
+class RunnerError(Exception):
+    """An API call the runner cannot work around: refused (403), invalid (422), unreachable."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}" if status else message)
+        self.status = status
+
+
+class ClaimLost(Exception):
+    """The claim is no longer this runner's: it expired, or the Task was cancelled or ended.
+    Another runner may be working on the Task: stop, and report nothing."""
+
+
+@dataclass
+class Claimed:
+    """A Task this runner holds. Set `result` (JSON-ready) inside `Runner.work`."""
+
+    namespace: str
+    name: str
+    scheduler_id: str
+    data: dict[str, Any]
+    deadline_at: datetime | None
+    lease_seconds: int
+    holder: str
+    task: Body
+    """The Task as last read."""
+    result: Any = None
+    lost: threading.Event = field(default_factory=threading.Event, repr=False)
+    """Set by the background renewal in `Runner.work` when the claim was lost."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The KADENCE_* variables a Job of the Task would get."""
+        return task_env(self.task)
+
+
+def _error(error: ApiException) -> RunnerError:
+    """The API server's own words for a refusal (admission says which rule)."""
+    message = str(error.reason or "")
+    try:
+        body = json.loads(error.body or "")
+        message = str(body.get("message") or message)
+    except (TypeError, ValueError):
+        pass
+    return RunnerError(int(error.status or 0), message)
+
+
+def _body(value: object) -> Body:
+    """A response the client decoded from JSON (typed `object` by it) as the object it is."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object from the API, got {type(value).__name__}")
+    return value
+
+
+def api_client() -> client.ApiClient:
+    """In-cluster credentials in a pod, else the current kubeconfig (as `kadence run`)."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def default_namespace() -> str:
+    """The pod's namespace in a cluster, else the kubeconfig context's, else `default`."""
+    if IN_CLUSTER_NAMESPACE.exists():
+        return IN_CLUSTER_NAMESPACE.read_text().strip()
+    try:
+        _, active = config.list_kube_config_contexts()
+    except config.ConfigException:
+        return "default"
+    return str((active.get("context") or {}).get("namespace") or "default")
+
+
+def default_holder() -> str:
+    """`KADENCE_HOLDER`, else `hostname/pid`: unique per process, readable in `kubectl get`."""
+    return os.environ.get("KADENCE_HOLDER") or f"{socket.gethostname()}/{os.getpid()}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runner:
+    """Claims Tasks of pull queues in one namespace as one holder.
+
+    The runner's user (its Kubernetes username, which the claim must name) is asked of
+    the API server once, with a SelfSubjectReview: the same identity admission sees.
+    """
+
+    def __init__(
+        self,
+        namespace: str | None = None,
+        holder: str | None = None,
+        *,
+        lease_seconds: int = 30,
+        api: client.ApiClient | None = None,
+    ) -> None:
+        self.api = api or api_client()
+        self.namespace = namespace or default_namespace()
+        self.holder = holder or default_holder()
+        self.lease_seconds = lease_seconds
+        self._custom = client.CustomObjectsApi(self.api)
+        self._user: str | None = None
+
+    @property
+    def user(self) -> str:
+        if self._user is None:
+            try:
+                review = client.AuthenticationV1Api(self.api).create_self_subject_review(
+                    client.V1SelfSubjectReview()
+                )
+            except ApiException as error:
+                raise _error(error) from error
+            info = review.status.user_info if review.status else None
+            if info is None or not info.username:
+                raise RunnerError(0, "the API server did not say who this runner is")
+            self._user = str(info.username)
+        return self._user
+
+    # --- the API calls ------------------------------------------------------------------
+
+    def _get(self, name: str) -> Body | None:
+        try:
+            found = _body(
+                self._custom.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, "tasks", name
+                )
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _error(error) from error
+        return found
+
+    def _list(self, scheduler_id: str) -> tuple[list[Body], str]:
+        try:
+            listed = _body(self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "tasks",
+                label_selector=f"{SCHEDULER_ID_LABEL}={scheduler_id}",
+            ))  # fmt: skip
+        except ApiException as error:
+            raise _error(error) from error
+        return listed.get("items", []), str(listed["metadata"]["resourceVersion"])
+
+    def _patch(self, name: str, patch: Body) -> Body:
+        """A conditional status write; ApiException 409 is left to the caller."""
+        try:
+            patched = _body(
+                self._custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, self.namespace, "tasks", name, patch
+                )
+            )
+        except ApiException as error:
+            if error.status == 409:
+                raise
+            raise _error(error) from error
+        return patched
+
+    def _watch(
+        self, selector: dict[str, str], resource_version: str, seconds: float
+    ) -> Iterator[Body]:
+        """Tasks as they change after `resource_version`, for at most `seconds`; ends
+        early when the watch cannot go on (the caller reads again)."""
+        if seconds <= 0:
+            return
+        stream = watch.Watch()
+        try:
+            for event in stream.stream(
+                self._custom.list_namespaced_custom_object,
+                GROUP, VERSION, self.namespace, "tasks",
+                resource_version=resource_version,
+                timeout_seconds=max(1, int(seconds)),
+                _request_timeout=seconds + 5,
+                allow_watch_bookmarks=False,
+                **selector,
+            ):  # fmt: skip
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    yield event["object"]
+                elif event["type"] == "ERROR":
+                    return
+        except (ApiException, HTTPError, OSError) as error:
+            log.debug("watch ended: %s", error)
+        finally:
+            stream.stop()
+
+    # --- claiming -----------------------------------------------------------------------
+
+    def claim(
+        self, scheduler_id: str, filters: Sequence[Filter] = (), wait: float | None = 30.0
+    ) -> Claimed | None:
+        """The head of the queue among the Tasks whose data meets `filters`, granted to
+        this runner; None when none was granted within `wait` seconds (None: wait on)."""
+        until = None if wait is None else time.monotonic() + wait
+        while True:
+            tasks, version = self._list(scheduler_id)
+            asked = False
+            for task in candidates(tasks, filters):
+                requested = self._request(task)
+                if requested is None:
+                    continue  # another runner asked first: the next one
+                asked = True
+                granted = self._await_grant(requested, until)
+                if granted is not None:
+                    return self._claimed(granted)
+                break  # lost or withdrawn: the list is stale by now
+            left = IDLE_WATCH_SECONDS if until is None else until - time.monotonic()
+            if left <= 0:
+                return None
+            if not asked:
+                self._await_candidate(scheduler_id, filters, version, min(left, IDLE_WATCH_SECONDS))
+
+    def _await_candidate(
+        self, scheduler_id: str, filters: Sequence[Filter], version: str, seconds: float
+    ) -> None:
+        """Wait until a Task of the queue might be a candidate, or `seconds` pass."""
+        selector = {"label_selector": f"{SCHEDULER_ID_LABEL}={scheduler_id}"}
+        for task in self._watch(selector, version, seconds):
+            if candidates([task], filters):
+                return
+
+    def _request(self, task: Body) -> Body | None:
+        """Ask for the Task; None when another runner was first (409)."""
+        name = task["metadata"]["name"]
+        patch = request_patch(task, self.holder, self.user, self.lease_seconds, _now())
+        try:
+            return self._patch(name, patch)
+        except ApiException:
+            log.debug("%s: another runner asked first", name)
+            return None
+
+    def _await_grant(self, current: Body, until: float | None) -> Body | None:
+        """The Task once the operator granted the request; None when it went to someone
+        else, or when the request was withdrawn unanswered (before the operator would clear
+        it, or when `until` passed)."""
+        name = current["metadata"]["name"]
+        give_up = time.monotonic() + self.lease_seconds * 0.8
+        if until is not None:
+            give_up = min(give_up, until)
+        selector = {"field_selector": f"metadata.name={name}"}
+        while True:
+            now_standing = standing(current, self.holder, self.user)
+            if now_standing is Standing.GRANTED:
+                return current
+            if now_standing is not Standing.REQUESTED:
+                return None
+            left = give_up - time.monotonic()
+            if left <= 0:
+                return self._withdraw(current)
+            seen = current["metadata"]["resourceVersion"]
+            for changed in self._watch(selector, seen, left):
+                current = changed
+                if standing(current, self.holder, self.user) is not Standing.REQUESTED:
+                    break
+            else:
+                current = self._get(name) or current
+
+    def _withdraw(self, task: Body) -> Body | None:
+        """Take the request back; returns the Task if it was granted meanwhile."""
+        name = task["metadata"]["name"]
+        for _ in range(WRITE_ATTEMPTS):
+            now_standing = standing(task, self.holder, self.user)
+            if now_standing is Standing.GRANTED:
+                return task
+            if now_standing is not Standing.REQUESTED:
+                return None
+            try:
+                self._patch(name, withdraw_patch(task))
+                return None
+            except ApiException:
+                current = self._get(name)
+                if current is None:
+                    return None
+                task = current
+        return None
+
+    def _claimed(self, task: Body) -> Claimed:
+        spec = task.get("spec") or {}
+        meta = task["metadata"]
+        claim = claim_of(task) or {}
+        return Claimed(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            scheduler_id=spec["schedulerId"],
+            data=dict(spec.get("data") or {}),
+            deadline_at=parse_time(spec.get("deadlineAt") or meta.get("creationTimestamp")),
+            lease_seconds=int(claim.get("leaseSeconds") or self.lease_seconds),
+            holder=self.holder,
+            task=task,
+        )
+
+    # --- holding and reporting ------------------------------------------------------------
+
+    def _write_held(self, task: Claimed, build: Any) -> None:
+        """Read the Task, check the claim is still ours, write `build(task)`; again on 409."""
+        for _ in range(WRITE_ATTEMPTS):
+            current = self._get(task.name)
+            if current is None:
+                raise ClaimLost(f"task {task.name} was deleted")
+            now_standing = standing(current, self.holder, self.user)
+            if now_standing is not Standing.GRANTED:
+                raise ClaimLost(_lost_reason(current, self.holder, now_standing))
+            try:
+                task.task = self._patch(task.name, build(current))
+                return
+            except ApiException:
+                continue
+        raise RunnerError(409, f"task {task.name} kept changing: {WRITE_ATTEMPTS} conflicts")
+
+    def renew(self, task: Claimed) -> None:
+        """Renew the lease (the first renewal marks the work started); ClaimLost if it is gone."""
+        self._write_held(task, lambda current: renew_patch(current, _now()))
+
+    def complete(self, task: Claimed, result: Any = None) -> None:
+        """Report success, with an optional JSON-ready result (at most 4096 characters)."""
+        text = None if result is None else result_text(result)
+        self._write_held(task, lambda current: finish_patch(current, True, _now(), result=text))
+
+    def fail(self, task: Claimed, message: str) -> None:
+        """Report failure, saying why (cut to 1024 characters)."""
+        self._write_held(
+            task,
+            lambda current: finish_patch(
+                current, False, _now(), message=truncate(message, MAX_MESSAGE_LENGTH)
+            ),
+        )
+
+    @contextmanager
+    def work(
+        self, scheduler_id: str, filters: Sequence[Filter] = (), wait: float | None = None
+    ) -> Iterator[Claimed | None]:
+        """Claim a Task (None if none within `wait` seconds; None: wait on), renew it in a
+        background thread while the block runs, then complete it with `task.result`, or
+        fail it with the exception that left the block (which is raised on). A claim lost
+        meanwhile sets `task.lost` and raises ClaimLost at the end instead of reporting."""
+        task = self.claim(scheduler_id, filters, wait)
+        if task is None:
+            yield None
+            return
+        self.renew(task)
+        stop = threading.Event()
+        renewing = threading.Thread(
+            target=self._keep_renewing, args=(task, stop), name=f"renew {task.name}", daemon=True
+        )
+        renewing.start()
+        try:
+            yield task
+        except BaseException as error:
+            stop.set()
+            renewing.join()
+            if not task.lost.is_set():
+                self.fail(task, f"{type(error).__name__}: {error}")
+            raise
+        stop.set()
+        renewing.join()
+        if task.lost.is_set():
+            raise ClaimLost(f"the claim on task {task.name} was lost while working on it")
+        self.complete(task, task.result)
+
+    def _keep_renewing(self, task: Claimed, stop: threading.Event) -> None:
+        while not stop.wait(renew_interval(task.lease_seconds)):
+            try:
+                self.renew(task)
+            except ClaimLost as lost:
+                log.warning("%s", lost)
+                task.lost.set()
+                return
+            except (RunnerError, HTTPError, OSError) as error:
+                log.warning("renewing %s failed, trying again: %s", task.name, error)
+
+
+def _lost_reason(task: Body, holder: str, now_standing: Standing) -> str:
+    name = task["metadata"]["name"]
+    claim = claim_of(task)
+    phase = (task.get("status") or {}).get("phase")
+    if now_standing is Standing.REPORTED:
+        return f"task {name}: {holder} has already reported its outcome"
+    if claim is None:
+        return f"task {name} is {phase} and has no claim: {holder}'s claim expired or was cleared"
+    if claim.get("holder") != holder:
+        return f"task {name} is claimed by {claim.get('holder')} now, not {holder}"
+    return f"task {name} is {phase}: {holder}'s claim ended"
