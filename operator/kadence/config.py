@@ -67,6 +67,13 @@ class SharedQueue(StrictModel):
     priority: PriorityRange = Field(default_factory=PriorityRange)
 
 
+class PullQueue(StrictModel):
+    """A queue whose Tasks runners claim instead of running as Jobs."""
+
+    max_attempts: int = Field(default=3, ge=1, alias="maxAttempts")
+    """Claims granted before a Task whose claims keep expiring ends Failed."""
+
+
 def _duration(text: str) -> str:
     parse_interval(text)  # raises with a message that shows the expected form
     return text
@@ -81,6 +88,11 @@ class QueuesConfig(StrictModel):
     shared: dict[str, SharedQueue] = Field(default_factory=dict)
     default_start_timeout: Duration = Field(default="15m", alias="defaultStartTimeout")
     start_timeout: dict[str, Duration] = Field(default_factory=dict, alias="startTimeout")
+    pull: dict[str, PullQueue] = Field(default_factory=dict)
+
+    def pull_of(self, scheduler_id: str) -> PullQueue | None:
+        """The pull configuration of a schedulerId; None: its Tasks run as Jobs."""
+        return self.pull.get(scheduler_id)
 
     def start_timeout_of(self, scheduler_id: str) -> timedelta:
         """How long a Task's Job may go without a ready pod before the Task fails."""
@@ -107,7 +119,7 @@ class QueuesConfig(StrictModel):
 
     def named(self, scheduler_id: str) -> bool:
         """Whether the configuration names this schedulerId (metrics label only those)."""
-        return scheduler_id in self.capacity or scheduler_id in self.shared
+        return any(scheduler_id in named for named in (self.capacity, self.shared, self.pull))
 
 
 class AdmissionConfig(StrictModel):

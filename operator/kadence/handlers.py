@@ -87,7 +87,7 @@ class Runtime:
         self.queues = QueueController(
             self.kube, self.store, task_status, config, utcnow, held=self.held
         )
-        metrics.name_queues([*config.queues.capacity, *config.queues.shared])
+        metrics.name_queues([*config.queues.capacity, *config.queues.shared, *config.queues.pull])
         self.started = False
         self._loops: list[asyncio.Task[None]] = []
         self._leading_loops: list[asyncio.Task[None]] = []

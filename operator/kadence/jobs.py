@@ -101,6 +101,8 @@ def build_job(task: Mapping[str, Any]) -> dict[str, Any]:
     metadata = task["metadata"]
     spec = task["spec"]
     name = metadata["name"]
+    if not spec.get("jobTemplate"):
+        raise ValueError(f"task {name} has no spec.jobTemplate: it cannot run as a Job")
     template = _plain(spec["jobTemplate"])
     template_metadata = template.get("metadata") or {}
 

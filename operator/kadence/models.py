@@ -20,6 +20,8 @@ LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 MAX_SCHEDULES = 16
 NEXT_DEADLINES = 5
 """How many deadlines status.nextDeadlines lists."""
+MAX_RESULT_LENGTH = 4096
+"""The longest result (JSON text) a runner may report."""
 
 CronExpression = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -71,6 +73,13 @@ class TaskPhase(StrEnum):
 
 
 FINISHED_PHASES = frozenset({TaskPhase.COMPLETED, TaskPhase.FAILED, TaskPhase.CANCELLED})
+
+
+class ClaimOutcome(StrEnum):
+    """How a runner says its claimed Task ended."""
+
+    COMPLETED = "Completed"
+    FAILED = "Failed"
 
 
 class JobTemplate(KubeModel):
@@ -188,8 +197,9 @@ class ScheduleSpec(KubeModel):
         description=(
             "Identity of the work, for de-duplication within a queue. Default: the md5 hex "
             'digest of the canonical JSON (keys sorted, no spaces, UTF-8) of {"data": data, '
-            '"jobTemplate": {"metadata": jobTemplate.metadata or {}, "spec": jobTemplate.spec}}, '
-            "so only schedules that do the same work share it."
+            '"jobTemplate": {"metadata": jobTemplate.metadata or {}, "spec": jobTemplate.spec}} '
+            '(or "jobTemplate": null without one), so only schedules that do the same work '
+            "share it."
         ),
     )
     data: dict[str, Any] = Field(
@@ -197,7 +207,14 @@ class ScheduleSpec(KubeModel):
         description="Free-form payload, given to the Job as JSON in KADENCE_TASK_DATA.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    job_template: JobTemplate = Field(description="How each task runs.")
+    job_template: JobTemplate | None = Field(
+        default=None,
+        description=(
+            "How each task runs as a Job. Required unless schedulerId names a pull queue "
+            "(queues.pull in the operator's configuration), whose tasks runners claim; there "
+            "it is ignored."
+        ),
+    )
     concurrency_policy: ConcurrencyPolicy = Field(
         default=ConcurrencyPolicy.FORBID,
         description=(
@@ -314,8 +331,15 @@ class HistoryEntry(KubeModel):
     task: str = Field(description="Name of the Task.")
     deadline_at: datetime | None = Field(default=None, description="The deadline it ran for.")
     phase: TaskPhase = Field(description="How it ended.")
-    started_at: datetime | None = Field(default=None, description="When its Job started.")
+    started_at: datetime | None = Field(
+        default=None, description="When its Job, or its runner, started."
+    )
     finished_at: datetime | None = Field(default=None, description="When it finished.")
+    result: str | None = Field(
+        default=None,
+        max_length=MAX_RESULT_LENGTH,
+        description="The result its runner reported (JSON text), for a Task of a pull queue.",
+    )
 
 
 class RecordedRun(KubeModel):
@@ -442,7 +466,8 @@ class TaskSpec(KubeModel):
         description=(
             "Identity of the work. Default: the md5 hex digest of the canonical JSON (keys "
             'sorted, no spaces, UTF-8) of {"data": data, "jobTemplate": {"metadata": '
-            'jobTemplate.metadata or {}, "spec": jobTemplate.spec}}.'
+            'jobTemplate.metadata or {}, "spec": jobTemplate.spec}} (or "jobTemplate": null '
+            "without one)."
         ),
     )
     data: dict[str, Any] = Field(
@@ -450,7 +475,13 @@ class TaskSpec(KubeModel):
         description="Free-form payload, given to the Job as JSON in KADENCE_TASK_DATA.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    job_template: JobTemplate = Field(description="How the task runs.")
+    job_template: JobTemplate | None = Field(
+        default=None,
+        description=(
+            "How the task runs as a Job. Required unless schedulerId names a pull queue, "
+            "whose tasks runners claim; there it is ignored."
+        ),
+    )
     concurrency_policy: ConcurrencyPolicy | None = Field(
         default=None,
         description=(
@@ -469,6 +500,51 @@ class TaskSpec(KubeModel):
     )
 
 
+class TaskClaim(KubeModel):
+    """A runner's claim on a Task of a pull queue: asked for and reported by the runner,
+    granted and expired by the operator (docs/queue.md, "Pull queues")."""
+
+    holder: str = Field(
+        min_length=1, max_length=253, description="Which runner process asked (free text)."
+    )
+    user: str = Field(
+        min_length=1,
+        max_length=253,
+        description="The runner's Kubernetes username; only it may change or remove the claim.",
+    )
+    lease_seconds: int = Field(
+        ge=5,
+        le=3600,
+        description=(
+            "How long the claim lives without a renewal; a request not granted this long "
+            "after requestedAt is withdrawn by the operator."
+        ),
+    )
+    requested_at: datetime = Field(description="When the runner asked for the Task.")
+    claimed_at: datetime | None = Field(
+        default=None,
+        description="When the operator granted it (the Task became Dispatched); absent before.",
+    )
+    renewed_at: datetime | None = Field(
+        default=None, description="The runner's last renewal (set to claimedAt by the grant)."
+    )
+    started_at: datetime | None = Field(
+        default=None, description="When the runner began the work (the Task becomes Running)."
+    )
+    outcome: ClaimOutcome | None = Field(
+        default=None, description="Completed or Failed: how the runner says the work ended."
+    )
+    message: str | None = Field(
+        default=None, max_length=1024, description="Why it ended so, in the runner's words."
+    )
+    result: str | None = Field(
+        default=None,
+        max_length=MAX_RESULT_LENGTH,
+        description="The runner's result, JSON text; copied to status.result when the Task ends.",
+    )
+    finished_at: datetime | None = Field(default=None, description="When the work ended.")
+
+
 class TaskStatus(KubeModel):
     """Where the task is in its life; written only through the status subresource."""
 
@@ -477,8 +553,12 @@ class TaskStatus(KubeModel):
         description="Pending, Queued, Dispatched, Running, Completed, Failed or Cancelled.",
     )
     queued_at: datetime | None = Field(default=None, description="When it joined the queue.")
-    dispatched_at: datetime | None = Field(default=None, description="When its Job was created.")
-    started_at: datetime | None = Field(default=None, description="When its Job started running.")
+    dispatched_at: datetime | None = Field(
+        default=None, description="When its Job was created, or its claim granted."
+    )
+    started_at: datetime | None = Field(
+        default=None, description="When its Job started running, or its runner began."
+    )
     finished_at: datetime | None = Field(default=None, description="When it finished.")
     job_name: str | None = Field(default=None, description="The Job that runs it.")
     message: str | None = Field(default=None, description="Why it is in its phase.")
@@ -491,4 +571,21 @@ class TaskStatus(KubeModel):
     )
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation this status was written for."
+    )
+    attempts: int | None = Field(
+        default=None,
+        ge=0,
+        description="In a pull queue: how many claims on it were granted so far.",
+    )
+    result: str | None = Field(
+        default=None,
+        max_length=MAX_RESULT_LENGTH,
+        description="In a pull queue: the result its runner reported (JSON text), once finished.",
+    )
+    claim: TaskClaim | None = Field(
+        default=None,
+        description=(
+            "In a pull queue: the current claim, or a runner's request for one. The operator "
+            "removes it when its lease runs out."
+        ),
     )

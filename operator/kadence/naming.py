@@ -76,19 +76,17 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def default_hash(data: Mapping[str, Any], job_template: Mapping[str, Any]) -> str:
+def default_hash(data: Mapping[str, Any], job_template: Mapping[str, Any] | None) -> str:
     """A task's default identity: the md5 hex digest of the canonical JSON of its `data`
     and `jobTemplate`, so that only tasks doing the same work are taken for duplicates.
 
     The template is read as `{"metadata": ..., "spec": ...}` with an absent metadata
-    as `{}`, so a template written without metadata equals its copy on a Task.
+    as `{}`, so a template written without metadata equals its copy on a Task. A Task of
+    a pull queue may have no template: it is then `null`.
     """
-    work = {
-        "data": dict(data),
-        "jobTemplate": {
-            "metadata": job_template.get("metadata") or {},
-            "spec": job_template.get("spec") or {},
-        },
-    }
-    encoded = canonical_json(work).encode("utf-8")
+    template = None
+    if job_template is not None:
+        metadata, spec = job_template.get("metadata") or {}, job_template.get("spec") or {}
+        template = {"metadata": metadata, "spec": spec}
+    encoded = canonical_json({"data": dict(data), "jobTemplate": template}).encode("utf-8")
     return hashlib.md5(encoded, usedforsecurity=False).hexdigest()

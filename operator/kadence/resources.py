@@ -110,7 +110,10 @@ def read_schedule(body: dict[str, Any]) -> ScheduleReading:
         task_data_json(spec.data)
     except (ValueError, DataTooLarge) as error:
         return ScheduleReading(spec, None, str(error))
-    problem = template_problem(spec.job_template.to_kube()) or _suspension_problem(spec)
+    template = spec.job_template
+    problem = (template_problem(template.to_kube()) if template is not None else None) or (
+        _suspension_problem(spec)
+    )
     if problem is not None:
         return ScheduleReading(spec, None, problem)
     return ScheduleReading(spec, timing, None)
@@ -142,7 +145,7 @@ def task_for_run(
     task_spec = TaskSpec(
         scheduler_id=spec.scheduler_id,
         priority=spec.priority,
-        hash=spec.hash or default_hash(spec.data, spec.job_template.to_kube()),
+        hash=spec.hash or schedule_hash(spec),
         data=spec.data,
         job_template=spec.job_template,
         concurrency_policy=spec.concurrency_policy,
@@ -204,7 +207,13 @@ def work_hash(spec: Mapping[str, Any]) -> str:
     explicit = spec.get("hash")
     if explicit:
         return str(explicit)
-    return default_hash(spec.get("data") or {}, spec.get("jobTemplate") or {})
+    return default_hash(spec.get("data") or {}, spec.get("jobTemplate"))
+
+
+def schedule_hash(spec: ScheduleSpec) -> str:
+    """The default identity of the work a Schedule's tasks do (`default_hash`)."""
+    template = spec.job_template
+    return default_hash(spec.data, template.to_kube() if template is not None else None)
 
 
 def task_hash(task: Body) -> str:

@@ -37,7 +37,6 @@ from kadence.naming import (
     RUN_REQUEST_ANNOTATION,
     TRIGGER_BACKFILL,
     TRIGGER_MANUAL,
-    default_hash,
     task_name_for_deadline,
     task_name_for_run_request,
 )
@@ -49,6 +48,7 @@ from kadence.resources import (
     history_entry,
     phase_of,
     read_schedule,
+    schedule_hash,
     task_for_run,
     task_hash,
     trigger_of,
@@ -148,7 +148,7 @@ class _SameWork:
 
     @classmethod
     def of(cls, world: ScheduleWorld, spec: ScheduleSpec) -> _SameWork:
-        work = spec.hash or default_hash(spec.data, spec.job_template.to_kube())
+        work = spec.hash or schedule_hash(spec)
         same = [task for task in world.queue_unfinished if task_hash(task) == work]
         return cls(
             holders={task["metadata"]["name"] for task in same},

@@ -166,7 +166,12 @@ class ScheduleController:
         if checked is not None and checked[0] == generation:
             return checked[1]
         reading = read_schedule(body)
-        if reading.spec is None or reading.problem is not None or template_accepted(body):
+        if (
+            reading.spec is None
+            or reading.spec.job_template is None
+            or reading.problem is not None
+            or template_accepted(body)
+        ):
             return None
         problem = await self._dry_run(body, reading.spec)
         self._template_checks[key] = (generation, problem)

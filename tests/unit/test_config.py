@@ -65,6 +65,23 @@ def test_shared_queues(namespace: str, scheduler_id: str, queue: QueueKey, capac
     assert (queues.sharing(queue) is not None) == (queue.namespace is None)
 
 
+@pytest.mark.parametrize(
+    ("text", "scheduler_id", "max_attempts"),
+    [
+        ("queues: {pull: {boefje: {maxAttempts: 5}}}", "boefje", 5),
+        ("queues: {pull: {boefje: {}}}", "boefje", 3),
+        ("queues: {pull: {boefje: {}}}", "reports", None),
+        ("queues: {shared: {boefje: {namespaces: [a]}}, pull: {boefje: {}}}", "boefje", 3),
+    ],
+    ids=["attempts-set", "attempts-default", "not-pulled-runs-jobs", "pulled-and-shared"],
+)
+def test_pull_queues(text: str, scheduler_id: str, max_attempts: int | None) -> None:
+    queues = parse_config(text).queues
+    pull = queues.pull_of(scheduler_id)
+    assert (pull.max_attempts if pull is not None else None) == max_attempts
+    assert queues.named(scheduler_id) is (max_attempts is not None)
+
+
 def test_single_tenant_clusters_can_run_without_the_policies() -> None:
     config = parse_config("admission: {requirePolicies: false}")
     assert config.admission.require_policies is False
@@ -82,6 +99,8 @@ def test_single_tenant_clusters_can_run_without_the_policies() -> None:
         ("queues: {shared: {q: {namespaces: []}}}", "queues.shared.q.namespaces"),
         ("queues: {shared: {q: {namespaces: [a], priority: {min: 5, max: 1}}}}", "above max"),
         ("admission: {requirePolicy: false}", "admission.requirePolicy: unknown key"),
+        ("queues: {pull: {boefje: {maxAttempts: 0}}}", "queues.pull.boefje.maxAttempts"),
+        ("queues: {pull: {boefje: {attempts: 2}}}", "queues.pull.boefje.attempts: unknown key"),
     ],
     ids=[
         "misspelt-key",
@@ -93,6 +112,8 @@ def test_single_tenant_clusters_can_run_without_the_policies() -> None:
         "shared-queue-without-namespaces",
         "empty-priority-range",
         "misspelt-admission-key",
+        "pull-queue-without-attempts",
+        "misspelt-pull-key",
     ],
 )
 def test_bad_configuration_is_refused_with_a_message_naming_it(text: str, message: str) -> None:

@@ -288,7 +288,7 @@ def test_contract_fields_exist(kind: str, path: str) -> None:
 def test_contract_details() -> None:
     schedule = root_schema("Schedule")
     spec = schedule["properties"]["spec"]
-    assert spec["required"] == ["schedulerId", "jobTemplate"]
+    assert spec["required"] == ["schedulerId"], "a pull queue's schedule has no jobTemplate"
     assert {name: node.get("default") for name, node in spec["properties"].items()} == {
         "schedulerId": None,
         "schedule": None,
@@ -326,7 +326,18 @@ def test_contract_details() -> None:
     assert node_at(schedule, "status.history[].phase")["enum"] == PHASES
     assert node_at(schedule, "status.deadlineAt")["format"] == "date-time"
     task = root_schema("Task")
-    assert task["properties"]["spec"]["required"] == ["schedulerId", "jobTemplate"]
+    assert task["properties"]["spec"]["required"] == ["schedulerId"]
+    claim = node_at(task, "status.claim")
+    assert claim["required"] == ["holder", "user", "leaseSeconds", "requestedAt"]
+    assert (
+        claim["properties"]["leaseSeconds"]["minimum"],
+        claim["properties"]["leaseSeconds"]["maximum"],
+    ) == (5, 3600)
+    assert claim["properties"]["outcome"]["enum"] == ["Completed", "Failed"]
+    assert claim["properties"]["result"]["maxLength"] == 4096
+    assert claim["properties"]["message"]["maxLength"] == 1024
+    assert node_at(task, "status.result")["maxLength"] == 4096
+    assert node_at(schedule, "status.history[].result")["maxLength"] == 4096
     assert node_at(task, "status.phase")["enum"] == PHASES
     assert node_at(task, "spec.concurrencyPolicy")["enum"] == policies
     assert "default" not in node_at(task, "spec.concurrencyPolicy")

@@ -110,10 +110,17 @@ SPEC_TEXT = '{"template":{"spec":{"containers":[{"image":"busybox","name":"c"}]}
             {"metadata": None, "spec": {}},
             '{"data":{"naam":"café"},"jobTemplate":{"metadata":{},"spec":{}}}',
         ),
+        ({"a": 1}, None, '{"data":{"a":1},"jobTemplate":null}'),
     ],
-    ids=["empty", "keys-sorted-compact", "nested-sorted", "utf8-not-escaped-null-metadata"],
+    ids=[
+        "empty",
+        "keys-sorted-compact",
+        "nested-sorted",
+        "utf8-not-escaped-null-metadata",
+        "no-template-in-a-pull-queue",
+    ],
 )
-def test_default_hash(data: dict, template: dict, canonical: str) -> None:
+def test_default_hash(data: dict, template: dict | None, canonical: str) -> None:
     assert default_hash(data, template) == hashlib.md5(canonical.encode("utf-8")).hexdigest()
 
 

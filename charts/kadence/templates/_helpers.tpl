@@ -73,6 +73,10 @@ queues:
     {{- toYaml .Values.queues.startTimeout | nindent 4 }}
   {{- else }} {}
   {{- end }}
+  pull: {{- if .Values.queues.pull }}
+    {{- toYaml .Values.queues.pull | nindent 4 }}
+  {{- else }} {}
+  {{- end }}
 namespaces: {{- if .Values.namespaces }}
   {{- toYaml .Values.namespaces | nindent 2 }}
 {{- else }} []
