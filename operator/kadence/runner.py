@@ -359,6 +359,17 @@ class Runner:
 
     # --- holding and reporting ------------------------------------------------------------
 
+    def held(self, name: str) -> Claimed:
+        """A Task this runner holds, by name (a shell runner's `renew`, `complete`, `fail`);
+        ClaimLost when it does not hold it."""
+        current = self._get(name)
+        if current is None:
+            raise ClaimLost(f"task {name} does not exist in namespace {self.namespace}")
+        now_standing = standing(current, self.holder, self.user)
+        if now_standing is not Standing.GRANTED:
+            raise ClaimLost(_lost_reason(current, self.holder, now_standing))
+        return self._claimed(current)
+
     def _write_held(self, task: Claimed, build: Any) -> None:
         """Read the Task, check the claim is still ours, write `build(task)`; again on 409."""
         for _ in range(WRITE_ATTEMPTS):
