@@ -404,14 +404,20 @@ class Runner:
             ),
         )
 
+    def release(self, task: Claimed) -> None:
+        """Give the Task back unfinished (the runner is stopping): the operator puts it back
+        in its queue, counting the attempt, or fails it once its attempts are used up."""
+        self._write_held(task, withdraw_patch)
+
     @contextmanager
     def work(
         self, scheduler_id: str, filters: Sequence[Filter] = (), wait: float | None = None
     ) -> Iterator[Claimed | None]:
         """Claim a Task (None if none within `wait` seconds; None: wait on), renew it in a
         background thread while the block runs, then complete it with `task.result`, or
-        fail it with the exception that left the block (which is raised on). A claim lost
-        meanwhile sets `task.lost` and raises ClaimLost at the end instead of reporting."""
+        fail it with the exception that left the block (which is raised on); an interrupt
+        (KeyboardInterrupt, SystemExit) releases it instead. A claim lost meanwhile sets
+        `task.lost` and raises ClaimLost at the end instead of reporting."""
         task = self.claim(scheduler_id, filters, wait)
         if task is None:
             yield None
@@ -427,8 +433,12 @@ class Runner:
         except BaseException as error:
             stop.set()
             renewing.join()
-            if not task.lost.is_set():
+            if task.lost.is_set():
+                raise
+            if isinstance(error, Exception):
                 self.fail(task, f"{type(error).__name__}: {error}")
+            else:
+                self.release(task)  # interrupted, not failed: let another runner do it
             raise
         stop.set()
         renewing.join()

@@ -31,6 +31,8 @@ EXIT_NOTHING = 4
 """Nothing was granted within --wait."""
 EXIT_REFUSED = 5
 """The API server refused a call, or could not be reached."""
+EXIT_STOPPED = 6
+"""`work` was stopped (SIGTERM, SIGINT): the Task was released, back to its queue."""
 STOP_GRACE_SECONDS = 10.0
 """How long a command whose claim was lost has to stop after SIGTERM, before SIGKILL."""
 
@@ -136,7 +138,8 @@ def add_commands(commands: Any) -> None:
         "report the Task Completed (exit 0, with the JSON the command wrote to "
         "KADENCE_RESULT_FILE as its result) or Failed. Exit codes: 0 completed, "
         f"{EXIT_FAILED} failed, {EXIT_LOST} claim lost, {EXIT_NOTHING} nothing to claim, "
-        f"{EXIT_REFUSED} refused by the API server.",
+        f"{EXIT_REFUSED} refused by the API server, {EXIT_STOPPED} stopped by a signal "
+        "(the Task released, back to its queue).",
     )
     _claiming(work)
     _common(work)
@@ -228,7 +231,8 @@ def _work(
         except OSError as error:
             runner.fail(task, f"could not start {args.command[0]}: {error}")
             return EXIT_FAILED
-        forward = _forward_signals(child)
+        stopping: list[int] = []
+        forward = _forward_signals(child, stopping)
         try:
             lost = _run_renewing(runner, task, child)
         finally:
@@ -236,6 +240,10 @@ def _work(
         if lost is not None:
             print(f"kadence work: claim lost, command stopped: {lost}", file=sys.stderr)
             return EXIT_LOST
+        if stopping:
+            runner.release(task)
+            print(f"kadence work: stopped; {task.name} goes back to its queue", file=sys.stderr)
+            return EXIT_STOPPED
         if child.returncode != 0:
             runner.fail(task, _exit_message(args.command[0], child.returncode))
             return EXIT_FAILED
@@ -287,11 +295,13 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
         child.wait()
 
 
-def _forward_signals(child: subprocess.Popen[bytes]) -> Callable[[], None]:
-    """Pass SIGTERM and SIGINT on to the command (a pod stopping), so that it ends and its
-    exit code is reported; returns what puts the old handlers back."""
+def _forward_signals(child: subprocess.Popen[bytes], received: list[int]) -> Callable[[], None]:
+    """Pass SIGTERM and SIGINT on to the command (a pod stopping), noting them in
+    `received`, so that the Task is released rather than failed; returns what puts the
+    old handlers back."""
 
     def forward(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
         if child.poll() is None:
             child.send_signal(signum)
 

@@ -14,7 +14,14 @@ import pytest
 import kadence.runner
 from kadence.cli import main, parser
 from kadence.runner import Claimed, ClaimLost, RunnerError
-from kadence.runner_cli import EXIT_FAILED, EXIT_LOST, EXIT_NOTHING, EXIT_REFUSED, EXIT_USAGE
+from kadence.runner_cli import (
+    EXIT_FAILED,
+    EXIT_LOST,
+    EXIT_NOTHING,
+    EXIT_REFUSED,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+)
 from kadence.runner_plan import Filter
 
 TASK = {
@@ -70,6 +77,9 @@ class FakeRunner:
 
     def fail(self, task: Claimed, message: str) -> None:
         self.calls.append(("fail", message))
+
+    def release(self, task: Claimed) -> None:
+        self.calls.append(("release", task.name))
 
 
 @pytest.fixture
@@ -241,3 +251,10 @@ def test_work_stops_the_command_when_the_claim_is_lost(
     assert code == EXIT_LOST
     assert "claim lost" in capsys.readouterr().err
     assert not [c for c in fake.calls if c[0] in ("complete", "fail")]
+
+
+def test_work_stopped_by_a_signal_releases_the_task(fake: FakeRunner) -> None:
+    # The command plays the pod's stop: it sends SIGTERM to `kadence work`, which passes it on.
+    code = main(["work", "boefje", "--", "sh", "-c", "kill -TERM $PPID; exec sleep 30"])
+    assert code == EXIT_STOPPED
+    assert fake.calls[-1] == ("release", "scan-1")
