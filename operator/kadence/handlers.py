@@ -81,8 +81,9 @@ class Runtime:
             else None
         )
         self.schedules = ScheduleController(
-            self.kube, self.store, task_status, utcnow, held=self.held
-        )
+            self.kube, self.store, task_status, utcnow, held=self.held,
+            pull_queues=config.queues.pull,
+        )  # fmt: skip
         self.tasks = TaskController(self.kube, self.store, task_status, config, utcnow)
         self.queues = QueueController(
             self.kube, self.store, task_status, config, utcnow, held=self.held

@@ -49,6 +49,16 @@ TASKS_CREATED = Counter(
 TASKS_DISPATCHED = Counter(
     "kadence_tasks_dispatched_total", "Tasks that became Jobs.", ["scheduler_id"]
 )
+CLAIMS_GRANTED = Counter(
+    "kadence_claims_granted_total", "Claims on Tasks of pull queues granted to runners.",
+    ["scheduler_id"],
+)  # fmt: skip
+CLAIMS_LOST = Counter(
+    "kadence_claims_lost_total",
+    "Granted claims that ran out unrenewed (ClaimExpired) or that their runner removed "
+    "(ClaimReleased) before the Task finished.",
+    ["scheduler_id", "reason"],
+)
 TASKS_FINISHED = Counter(
     "kadence_tasks_finished_total", "Tasks that reached a final phase.", ["scheduler_id", "phase"]
 )

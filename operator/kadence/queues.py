@@ -6,6 +6,10 @@ unfinished Tasks and Jobs from the store, asks the pure `plan_queue` which Tasks
 are refused and which heads fit the capacity, and carries that out. One worker holds a
 queue at a time, so admissions of one queue see each other and its capacity is never
 counted twice. While the admission policies are missing, nothing is dispatched.
+
+In a pull queue the heads are the Tasks that runners asked to claim: a head leaves by a
+grant written to its status, and requests that outlived their lease are removed; the
+pass comes back when the first request left waiting runs out.
 """
 
 from __future__ import annotations
@@ -32,7 +36,15 @@ from kadence.resources import (
 from kadence.status import JOB_REFUSED, parse_time
 from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of
-from kadence.task_plan import Admission, QueueRules, plan_queue, transition
+from kadence.task_plan import (
+    Admission,
+    QueueRules,
+    claim_of,
+    grant_claim,
+    plan_queue,
+    transition,
+    withdraw_request,
+)
 from kadence.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -76,7 +88,8 @@ class QueueController:
             self.add_all()
             await asyncio.sleep(RESYNC_SECONDS)
 
-    async def reconcile(self, queue: QueueKey) -> None:
+    async def reconcile(self, queue: QueueKey) -> float | None:
+        """One pass; returns the seconds until the first waiting claim request runs out."""
         queues = self._config.queues
         sharing = queues.sharing(queue)
         namespaces = sharing.namespaces if sharing is not None else [queue.namespace or ""]
@@ -89,22 +102,31 @@ class QueueController:
                 (sharing.priority.min, sharing.priority.max) if sharing is not None else None
             ),
             held=self._held() is not None,
+            pull=queues.pull_of(sid) is not None,
         )
         tasks = [task for ns in namespaces for task in self._store.unfinished(ns, sid)]
+        now = self._now()
         plan = plan_queue(
             tasks,
             self._store.jobs_by_owner,
             [job for ns in namespaces for job in self._store.queue_jobs(ns, sid)],
             self._store.task_uids,
             rules,
+            now=now,
         )
         # A Task that waits for its work, not for a slot, is not what a queue's wait measures.
         slot_waiters = [task for task in tasks if key_of(task) not in plan.held_for_work]
         self._observe(queue, slot_waiters, plan.depth, plan.active, rules.capacity)
-        now = self._now()
         await asyncio.gather(*(self._admit(admission, now) for admission in plan.admit))
         await asyncio.gather(*(self._start(sid, key) for key in plan.dispatch))
+        await asyncio.gather(*(self._grant(sid, key, now) for key in plan.grant))
+        await asyncio.gather(
+            *(self._status.update(key, withdraw_request(now)) for key in plan.withdraw)
+        )
         await asyncio.gather(*(self._say(key, message, now) for key, message in plan.messages))
+        if plan.wake_at is None:
+            return None
+        return max((plan.wake_at - now).total_seconds(), 0.0)
 
     def states(self) -> list[metrics.QueueState]:
         """Each queue as its last reconcile saw it, for the metrics."""
@@ -115,8 +137,11 @@ class QueueController:
     ) -> None:
         """Remember the queue for the metrics; an empty queue is forgotten unless the
         configuration names it, so invented schedulerIds cannot grow the operator."""
-        named = queue.scheduler_id in self._config.queues.capacity or self._config.queues.sharing(
-            queue
+        queues = self._config.queues
+        named = (
+            queue.scheduler_id in queues.capacity
+            or queues.sharing(queue) is not None
+            or queues.pull_of(queue.scheduler_id) is not None
         )
         if not (depth or active or named):
             self._states.pop(queue, None)
@@ -187,6 +212,18 @@ class QueueController:
         self._dispatched(task, scheduler_id, now)
         log.info("task %s/%s: dispatched as Job %s", *key, name)
 
+    async def _grant(self, scheduler_id: str, key: Key, now: datetime) -> None:
+        """Grant the claim a runner asked for: the Task becomes Dispatched to it."""
+        task = self._store.tasks.get(key)
+        written = await self._status.update(key, grant_claim(now))
+        claim = claim_of(written) if written is not None else None
+        if task is None or written is None or claim is None or claim.claimed_at != now:
+            return  # the request was withdrawn meanwhile: nothing granted
+        label = metrics.queue_label(scheduler_id)
+        metrics.CLAIMS_GRANTED.labels(scheduler_id=label).inc()
+        self._waited(task, label, now)
+        log.info("task %s/%s: %s", *key, (written.get("status") or {}).get("message"))
+
     @staticmethod
     def _dispatched(task: Body, scheduler_id: str, now: datetime) -> None:
         label = metrics.queue_label(scheduler_id)
@@ -195,6 +232,10 @@ class QueueController:
         if made_for is not None:
             lag = max((now - made_for).total_seconds(), 0.0)
             metrics.JOB_CREATION_LAG.labels(scheduler_id=label).observe(lag)
+        QueueController._waited(task, label, now)
+
+    @staticmethod
+    def _waited(task: Body, label: str, now: datetime) -> None:
         queued_at = parse_time((task.get("status") or {}).get("queuedAt"))
         if queued_at is not None:
             wait = max((now - queued_at).total_seconds(), 0.0)

@@ -96,10 +96,14 @@ class ScheduleReading:
         return self.problem is None and self.spec is not None and self.timing is not None
 
 
-def read_schedule(body: dict[str, Any]) -> ScheduleReading:
+def read_schedule(body: dict[str, Any], *, pull: bool | None = None) -> ScheduleReading:
     """Everything about a Schedule that the CRD schema cannot check: its cron, time zone,
     interval, the size of its data and whether its Job template can run. Never raises: a
-    problem is returned, for a person."""
+    problem is returned, for a person.
+
+    `pull` says whether its queue is a pull queue: then no template is read; else one is
+    required. None (not known, as in a view) judges a template only when there is one.
+    """
     meta = body.get("metadata") or {}
     try:
         spec = ScheduleSpec.model_validate(body.get("spec") or {})
@@ -110,10 +114,12 @@ def read_schedule(body: dict[str, Any]) -> ScheduleReading:
         task_data_json(spec.data)
     except (ValueError, DataTooLarge) as error:
         return ScheduleReading(spec, None, str(error))
-    template = spec.job_template
-    problem = (template_problem(template.to_kube()) if template is not None else None) or (
-        _suspension_problem(spec)
-    )
+    template, problem = spec.job_template, None
+    if template is not None and not pull:
+        problem = template_problem(template.to_kube())
+    elif template is None and pull is False:
+        problem = template_missing(spec.scheduler_id)
+    problem = problem or _suspension_problem(spec)
     if problem is not None:
         return ScheduleReading(spec, None, problem)
     return ScheduleReading(spec, timing, None)
@@ -243,18 +249,32 @@ def queue_item(task: Body) -> QueueItem:
     )
 
 
-def task_problem(task: Body) -> str | None:
-    """Why a task can never run (its spec cannot be read, its data is too large), or None."""
+def task_problem(task: Body, *, pull: bool = False) -> str | None:
+    """Why a task can never run (its spec cannot be read, its data is too large), or None.
+
+    In a pull queue (`pull`) runners claim it, so its jobTemplate is not read; elsewhere it
+    must make a Job.
+    """
+    spec = task.get("spec") or {}
     try:
-        TaskSpec.model_validate(task.get("spec") or {})
-        build_job(
-            {**task, "metadata": {**task["metadata"], "uid": task["metadata"].get("uid", "")}}
-        )
+        TaskSpec.model_validate(spec)
+        if pull:
+            task_data_json(spec.get("data") or {})
+        elif not spec.get("jobTemplate"):
+            return template_missing(scheduler_of(task))
+        else:
+            uid = task["metadata"].get("uid", "")
+            build_job({**task, "metadata": {**task["metadata"], "uid": uid}})
     except DataTooLarge as error:
         return str(error)
     except ValueError as error:
         return f"spec cannot be used: {error}"
     return None
+
+
+def template_missing(scheduler_id: str) -> str:
+    """Why a Schedule or Task without a jobTemplate cannot run in a queue of Jobs."""
+    return f"spec.jobTemplate is required: queue {scheduler_id} is not a pull queue"
 
 
 def history_entry(task: Body, phase: TaskPhase, now: datetime) -> HistoryEntry:
@@ -267,6 +287,7 @@ def history_entry(task: Body, phase: TaskPhase, now: datetime) -> HistoryEntry:
         phase=phase,
         started_at=status.started_at,
         finished_at=status.finished_at or now,
+        result=status.result,
     )
 
 

@@ -104,6 +104,8 @@ class ScheduleWorld:
     """Why the API server refused the Job template in a dry run, if it did."""
     held: str | None = None
     """Why no Job is made now (the admission policies are missing), if so."""
+    pull: bool = False
+    """Its queue is a pull queue: runners claim its Tasks, which need no jobTemplate."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,7 @@ def plan_schedule(world: ScheduleWorld, now: datetime) -> SchedulePlan:
     meta = body["metadata"]
     generation = meta.get("generation")
     old = ScheduleStatus.model_validate(body.get("status") or {})
-    reading = read_schedule(body)
+    reading = read_schedule(body, pull=world.pull)
     spec, timing = reading.spec, reading.timing
     history_limit = spec.history_limit if spec is not None else len(old.history)
     status, facts = rebuild_runs(old, world.owned, meta["name"], history_limit, now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime
 
 from kadence import metrics
@@ -50,9 +50,11 @@ class ScheduleController:
         now: Callable[[], datetime],
         *,
         held: Callable[[], str | None] = lambda: None,
+        pull_queues: Container[str] = (),
     ) -> None:
         self._kube = kube
         self._held = held
+        self._pull_queues = pull_queues
         self._store = store
         self._task_status = task_status
         self._now = now
@@ -69,7 +71,8 @@ class ScheduleController:
             self.queue.forget(key)
             self._template_checks.pop(key, None)
             return None
-        template_problem = await self._check_template(key, body)
+        pull = scheduler_of(body) in self._pull_queues
+        template_problem = await self._check_template(key, body, pull=pull)
         # Schedules that do the same work in one queue decide one at a time, so that each
         # sees the Tasks the others made: Forbid holds across deadlines that coincide.
         async with self._work_lock(key[0], body):
@@ -81,6 +84,7 @@ class ScheduleController:
                 queue_unfinished=self._store.unfinished(namespace, scheduler_of(body)),
                 template_problem=template_problem,
                 held=self._held(),
+                pull=pull,
             )
             now = self._now()
             plan = plan_schedule(world, now)
@@ -158,20 +162,16 @@ class ScheduleController:
             if not error.not_found:
                 raise
 
-    async def _check_template(self, key: Key, body: Body) -> str | None:
+    async def _check_template(self, key: Key, body: Body, *, pull: bool) -> str | None:
         """Ask the API server, with a dry run, whether the template makes a valid Job; once
-        per generation, and not again after a restart for a generation already accepted."""
+        per generation, and not again after a restart for a generation already accepted.
+        A pull queue's Tasks make no Job: their template is not read."""
         generation = int(body["metadata"].get("generation", 0))
         checked = self._template_checks.get(key)
         if checked is not None and checked[0] == generation:
             return checked[1]
-        reading = read_schedule(body)
-        if (
-            reading.spec is None
-            or reading.spec.job_template is None
-            or reading.problem is not None
-            or template_accepted(body)
-        ):
+        reading = read_schedule(body, pull=pull)
+        if pull or reading.spec is None or reading.problem is not None or template_accepted(body):
             return None
         problem = await self._dry_run(body, reading.spec)
         self._template_checks[key] = (generation, problem)

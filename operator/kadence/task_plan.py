@@ -1,9 +1,10 @@
 """What the Task controllers do, decided from what exists. Pure.
 
 `plan_queue` is one pass over a queue: which new Tasks join it (or are refused), and
-which heads become Jobs within its capacity. `plan_task` follows one Task's Job. Both
-take the objects the controller read and return what to write; ownership is checked
-here: a Job is a Task's only when its controlling ownerReference carries the Task's uid.
+which heads become Jobs within its capacity, or, in a pull queue, whose claim requests
+are granted. `plan_task` follows one Task's Job, or its runner's claim. Both take the
+objects the controller read and return what to write; ownership is checked here: a Job
+is a Task's only when its controlling ownerReference carries the Task's uid.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from kadence.models import TaskPhase, TaskStatus
+from kadence.config import PullQueue
+from kadence.jobs import rfc3339
+from kadence.models import ClaimOutcome, TaskClaim, TaskPhase, TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL, TRIGGER_LABEL, TRIGGER_MANUAL
 from kadence.queue import QueueItem, plan_dispatch, queue_order, serial_waits
 from kadence.resources import (
@@ -29,16 +32,20 @@ from kadence.resources import (
     task_problem,
 )
 from kadence.status import (
+    CLAIM_EXPIRED,
+    CLAIM_RELEASED,
     DUPLICATE,
     INVALID_SPEC,
     JOB_DELETED,
     JOB_FAILED,
+    RUNNER_FAILED,
     START_TIMEOUT,
     JobObservation,
     advance_task,
     observe_generation,
     observe_job,
     parse_time,
+    task_conditions,
 )
 
 
@@ -98,6 +105,9 @@ class QueueRules:
     """Hold back a BufferOne or BufferAll Task while work of its hash is dispatched or
     running (False: every Queued Task may leave, for a view of the whole order; the plan
     still says which would wait)."""
+    pull: bool = False
+    """Runners claim its Tasks: a head leaves when its claim request is granted, and no
+    Job is made."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,13 @@ class QueuePlan:
     held_for_work: Mapping[Key, str] = field(default_factory=dict)
     """Queued BufferOne or BufferAll Tasks that wait for a Task of their hash (not for a
     slot), each with the name of the Task it waits for."""
+    grant: tuple[Key, ...] = ()
+    """In a pull queue: Queued Tasks whose claim request is granted, in queue order."""
+    withdraw: tuple[Key, ...] = ()
+    """In a pull queue: Queued Tasks whose claim request was not granted within its lease
+    (its runner is presumed gone) or is no request at all: the claim is removed."""
+    wake_at: datetime | None = None
+    """In a pull queue: when the first claim request left waiting runs out."""
 
 
 def plan_queue(
@@ -123,6 +140,8 @@ def plan_queue(
     queue_jobs: Sequence[Body],
     known_task_uids: Container[str],
     rules: QueueRules,
+    *,
+    now: datetime | None = None,
 ) -> QueuePlan:
     """Admit the queue's Pending Tasks, then dispatch its heads into the free slots.
 
@@ -141,8 +160,13 @@ def plan_queue(
     its hash holds a slot in its namespace, nor before an earlier one of its hash
     (`serial_waits`); other Tasks pass it, and it keeps its place and says what it waits
     for in its message.
+
+    In a pull queue (`rules.pull`) only the Queued Tasks with a claim request may leave,
+    in the same order and within the same slots; each leaves by a grant, not a Job. A
+    request older than its lease at `now` is withdrawn instead (without `now`, a view,
+    every request counts).
     """
-    admit: list[Admission] = []
+    waiting: list[Body] = []
     queued: list[QueueItem] = []
     holding: dict[tuple[str, str], QueueItem] = {}
     busy: dict[tuple[str, str], QueueItem] = {}
@@ -171,12 +195,57 @@ def plan_queue(
                 busy[(item.namespace, item.hash)] = item
         elif phase is TaskPhase.QUEUED:
             queued.append(item)
+            waiting.append(task)
             if item.serial:
                 serial_queued[key_of(task)] = task
 
+    admit = _admissions(pending, holding, rules)
+    active = sum(slots.values())
+    requests, withdraw = claim_requests(waiting, now) if rules.pull else ({}, ())
+    waits = serial_waits(queued, {work: item.name for work, item in busy.items()})
+    eligible = [
+        item
+        for item in queued
+        if (not rules.serial or (item.namespace, item.name) not in waits)
+        and (not rules.pull or (item.namespace, item.name) in requests)
+    ]
+    if rules.held:
+        heads: list[QueueItem] = []
+    elif rules.shared:
+        heads = fair_dispatch(eligible, slots, rules.capacity, rules.namespace_capacity)
+    else:
+        heads = plan_dispatch(eligible, active, rules.capacity)
+    leaving = tuple((item.namespace, item.name) for item in heads)
+    dispatch = () if rules.pull else leaving
+    grant = leaving if rules.pull else ()
+    return QueuePlan(
+        admit=admit,
+        dispatch=dispatch,
+        grant=grant,
+        withdraw=withdraw,
+        wake_at=min((at for key, at in requests.items() if key not in grant), default=None),
+        depth=len(queued),
+        active=active,
+        messages=tuple(
+            (key, message)
+            for key, task in sorted(serial_queued.items())
+            if key not in leaving
+            and (message := waiting_message(waits.get(key), scheduler_of(task)))
+            != (task.get("status") or {}).get("message")
+        ),
+        held_for_work=waits,
+    )
+
+
+def _admissions(
+    pending: Sequence[Body], holding: dict[tuple[str, str], QueueItem], rules: QueueRules
+) -> tuple[Admission, ...]:
+    """The Pending Tasks' ways into the queue, oldest first; `holding` has the first Task
+    of each (namespace, hash) in the queue, and gains those admitted."""
+    admit: list[Admission] = []
     for task in sorted(pending, key=_creation_order):
         key, item = key_of(task), queue_item(task)
-        problem = task_problem(task) or _priority_problem(item, rules)
+        problem = task_problem(task, pull=rules.pull) or _priority_problem(item, rules)
         manual = controller_kind(task) != "Schedule"
         label = manual and (
             _labels(task).get(SCHEDULER_ID_LABEL) != scheduler_of(task)
@@ -191,32 +260,26 @@ def plan_queue(
             message = waiting_message(None, scheduler_of(task))
             admit.append(Admission(key, TaskPhase.QUEUED, None, message, label))
             holding.setdefault((item.namespace, item.hash), item)
-    active = sum(slots.values())
-    waits = serial_waits(queued, {work: item.name for work, item in busy.items()})
-    eligible = [
-        item for item in queued if not rules.serial or (item.namespace, item.name) not in waits
-    ]
-    if rules.held:
-        heads: list[QueueItem] = []
-    elif rules.shared:
-        heads = fair_dispatch(eligible, slots, rules.capacity, rules.namespace_capacity)
-    else:
-        heads = plan_dispatch(eligible, active, rules.capacity)
-    dispatch = tuple((item.namespace, item.name) for item in heads)
-    return QueuePlan(
-        admit=tuple(admit),
-        dispatch=dispatch,
-        depth=len(queued),
-        active=active,
-        messages=tuple(
-            (key, message)
-            for key, task in sorted(serial_queued.items())
-            if key not in dispatch
-            and (message := waiting_message(waits.get(key), scheduler_of(task)))
-            != (task.get("status") or {}).get("message")
-        ),
-        held_for_work=waits,
-    )
+    return tuple(admit)
+
+
+def claim_requests(
+    queued: Sequence[Body], now: datetime | None
+) -> tuple[dict[Key, datetime], tuple[Key, ...]]:
+    """Of a pull queue's Queued Tasks: those with a live claim request, each with the
+    moment it runs out, and those whose claim is to be withdrawn (a request older than
+    its lease at `now`, or what is no request: a Queued Task holds no grant)."""
+    live: dict[Key, datetime] = {}
+    stale: list[Key] = []
+    for task in queued:
+        claim = claim_of(task)
+        if claim is None:
+            continue
+        if claim.claimed_at is None and (now is None or now < request_expiry(claim)):
+            live[key_of(task)] = request_expiry(claim)
+        else:
+            stale.append(key_of(task))
+    return live, tuple(sorted(stale))
 
 
 def waiting_message(blocker: str | None, scheduler_id: str) -> str:
@@ -278,11 +341,21 @@ class TaskPlan:
     delete_job: bool = False
     """The Task is over but its Job is not (cancelled, or it never started): stop it."""
     wake_at: datetime | None = None
-    """When to look again: the Job's start timeout."""
+    """When to look again: the Job's start timeout, or the end of a claim's lease."""
+    lost: tuple[str, str] | None = None
+    """(reason, message) when the status written loses a runner's claim: ClaimExpired or
+    ClaimReleased."""
 
 
-def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timedelta) -> TaskPlan:
+def plan_task(
+    task: Body,
+    job: Body | None,
+    now: datetime,
+    start_timeout: timedelta,
+    pull: PullQueue | None = None,
+) -> TaskPlan:
     """Carry the Job's progress to its Task; `job` is the Job the Task controls, or None.
+    In a pull queue (`pull`), follow the runner's claim instead (`plan_claim`).
 
     A Queued Task whose Job exists moves on (a crash came between the two writes); a
     Dispatched or Running Task whose Job is gone fails, so its queue never stalls; a Job
@@ -290,6 +363,8 @@ def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timede
     an image that cannot be pulled) fails its Task and is deleted, so its slot is freed;
     a finished Task's unfinished Job is deleted.
     """
+    if pull is not None:
+        return plan_claim(task, now, pull.max_attempts)
     phase = phase_of(task)
     status = TaskStatus.model_validate(task.get("status") or {})
     generation = generation_of(task)
@@ -333,6 +408,165 @@ def plan_task(task: Body, job: Body | None, now: datetime, start_timeout: timede
         )
         return TaskPlan(failed, delete_job=True)
     return TaskPlan(_progress(status, seen, job, generation, now))
+
+
+def claim_of(task: Body) -> TaskClaim | None:
+    """A Task's claim, or a runner's request for one (`status.claim`)."""
+    return TaskStatus.model_validate(task.get("status") or {}).claim
+
+
+def request_expiry(claim: TaskClaim) -> datetime:
+    """When a claim request not granted yet is presumed abandoned by its runner."""
+    return claim.requested_at + timedelta(seconds=claim.lease_seconds)
+
+
+def lease_expiry(claim: TaskClaim) -> datetime:
+    """When a granted claim runs out unless its runner renews it."""
+    renewed = claim.renewed_at or claim.claimed_at or claim.requested_at
+    return renewed + timedelta(seconds=claim.lease_seconds)
+
+
+def grant_claim(now: datetime) -> Callable[[TaskStatus, Body], TaskStatus | None]:
+    """The grant as a status writer's mutation: a Queued Task whose claim request is live
+    at `now` becomes Dispatched to its requester, one more attempt, its lease starting now.
+    Anything else (the request withdrawn, the Task gone on) is left alone."""
+
+    def mutation(status: TaskStatus, task: Body) -> TaskStatus | None:
+        claim = status.claim
+        if (
+            status.phase is not TaskPhase.QUEUED
+            or claim is None
+            or claim.claimed_at is not None
+            or now >= request_expiry(claim)
+        ):
+            return None
+        dispatched = advance_task(
+            status,
+            TaskPhase.DISPATCHED,
+            now,
+            generation=generation_of(task),
+            message=f"claimed by {claim.holder}",
+        )
+        if dispatched is None:
+            return None
+        granted = claim.model_copy(update={"claimed_at": now, "renewed_at": now})
+        return dispatched.model_copy(
+            update={"attempts": (status.attempts or 0) + 1, "claim": granted}
+        )
+
+    return mutation
+
+
+def withdraw_request(now: datetime) -> Callable[[TaskStatus, Body], TaskStatus | None]:
+    """The removal of a Queued Task's claim that is no live request at `now` (its runner
+    is presumed gone), as a status writer's mutation; a live one is left alone."""
+
+    def mutation(status: TaskStatus, task: Body) -> TaskStatus | None:
+        claim = status.claim
+        if status.phase is not TaskPhase.QUEUED or claim is None:
+            return None
+        if claim.claimed_at is None and now < request_expiry(claim):
+            return None
+        return status.model_copy(update={"claim": None})
+
+    return mutation
+
+
+def plan_claim(task: Body, now: datetime, max_attempts: int) -> TaskPlan:
+    """Carry a runner's claim to its Task, in a pull queue.
+
+    A Dispatched or Running Task follows its claim: Running once the runner says it
+    started, Completed or Failed (with the runner's result) once it says how the work
+    ended. A claim whose lease ran out unrenewed, or that its runner removed, is lost:
+    the Task goes back to its queue, or fails once `max_attempts` claims were granted.
+    Otherwise the plan wakes when the lease runs out. Queued Tasks are the queue's.
+    """
+    phase = phase_of(task)
+    status = TaskStatus.model_validate(task.get("status") or {})
+    generation = generation_of(task)
+    if phase.finished:
+        return TaskPlan(observe_generation(status, generation))
+    if not phase.active:
+        return TaskPlan(None)
+    claim = status.claim
+    if claim is None or claim.claimed_at is None:
+        return _lose_claim(
+            status, generation, now, max_attempts=max_attempts, reason=CLAIM_RELEASED,
+            said="its claim was removed by its runner before it finished",
+        )  # fmt: skip
+    if claim.outcome is not None:
+        return TaskPlan(_claim_finished(status, claim, generation, now))
+    expiry = lease_expiry(claim)
+    if now >= expiry:
+        return _lose_claim(
+            status, generation, now, max_attempts=max_attempts, reason=CLAIM_EXPIRED,
+            said=f"claim of {claim.holder} expired at {rfc3339(expiry)}",
+        )  # fmt: skip
+    started = None
+    if claim.started_at is not None:
+        started = advance_task(
+            status,
+            TaskPhase.RUNNING,
+            now,
+            generation=generation,
+            message=f"running, claimed by {claim.holder}",
+            started_at=claim.started_at,
+        )
+    return TaskPlan(started, wake_at=expiry)
+
+
+def _claim_finished(
+    status: TaskStatus, claim: TaskClaim, generation: int | None, now: datetime
+) -> TaskStatus | None:
+    completed = claim.outcome is ClaimOutcome.COMPLETED
+    said = f"{'completed' if completed else 'failed'}, claimed by {claim.holder}"
+    finished = advance_task(
+        status,
+        TaskPhase.COMPLETED if completed else TaskPhase.FAILED,
+        now,
+        generation=generation,
+        reason=None if completed else RUNNER_FAILED,
+        message=f"{said}: {claim.message}" if claim.message else said,
+        started_at=claim.started_at,
+        finished_at=claim.finished_at,
+    )
+    return finished.model_copy(update={"result": claim.result}) if finished is not None else None
+
+
+def _lose_claim(
+    status: TaskStatus,
+    generation: int | None,
+    now: datetime,
+    *,
+    max_attempts: int,
+    reason: str,
+    said: str,
+) -> TaskPlan:
+    """Back to the queue without the claim while attempts are left, else Failed."""
+    attempts = status.attempts or 0
+    message = f"{said} (attempt {attempts} of {max_attempts})"
+    if attempts < max_attempts:
+        requeued = status.model_copy(
+            update={
+                "phase": TaskPhase.QUEUED,
+                "message": message,
+                "claim": None,
+                "dispatched_at": None,
+                "started_at": None,
+                "conditions": task_conditions(
+                    status.conditions, TaskPhase.QUEUED, message, generation, now, reason=reason
+                ),
+                "observed_generation": generation,
+            }
+        )
+        return TaskPlan(requeued, lost=(reason, message))
+    message = f"{message}: no attempts left"
+    failed = advance_task(
+        status, TaskPhase.FAILED, now, generation=generation, reason=reason, message=message
+    )
+    if failed is None:
+        return TaskPlan(None)
+    return TaskPlan(failed.model_copy(update={"claim": None}), lost=(reason, message))
 
 
 def _progress(
