@@ -30,6 +30,7 @@ queues:
     one-at-a-time: 1
     three-at-a-time: 3
     impatient: 1
+    pulled: 2
   startTimeout:
     impatient: 5s
   shared:
@@ -37,6 +38,8 @@ queues:
       namespaces: [{", ".join(SHARED_NAMESPACES)}]
       capacity: 2
       priority: {{min: -10, max: 10}}
+  pull:
+    pulled: {{maxAttempts: 2}}
 admission:
   requirePolicies: true
   policies: [{RELEASE}-require-job-create, {RELEASE}-operator-only, {RELEASE}-operator-jobs]

@@ -1,0 +1,226 @@
+"""Pull queues end to end, the operator's half: no runner runs here, the test writes the
+claims a runner would write (as a cluster administrator) and watches what the operator does.
+
+The operator's test configuration makes `pulled` a pull queue of capacity 2 whose Tasks
+fail after 2 claims that ran out. Conditions are waited for, never time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kadence import API_VERSION
+from tests.e2e.conftest import Operator
+from tests.support.kube import GROUP, VERSION, Kube, condition, status, wait_for
+
+PULLED = "pulled"  # a pull queue of capacity 2, maxAttempts 2, in the operator's test configuration
+Body = dict[str, Any]
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def pull_task(name: str, **spec: Any) -> Body:
+    """A manual Task of the pull queue, without a jobTemplate."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Task",
+        "metadata": {"name": name},
+        "spec": {"schedulerId": PULLED, "data": {"task": name}, **spec},
+    }
+
+
+def whoami(kube: Kube) -> str:
+    """The username the API server sees for the test's credentials (a claim's `user`)."""
+    review = client.AuthenticationV1Api(kube.core.api_client).create_self_subject_review(
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    )
+    return str(review.status.user_info.username)
+
+
+def write_claim(
+    kube: Kube, namespace: str, name: str, change: Callable[[Body | None], Body | None]
+) -> Body:
+    """Write status.claim as a runner does: conditional on the resourceVersion read, read
+    again on a conflict (the operator wrote meanwhile)."""
+    for _ in range(20):
+        task = kube.get("tasks", namespace, name)
+        assert task is not None
+        patch = {
+            "metadata": {"resourceVersion": task["metadata"]["resourceVersion"]},
+            "status": {"claim": change(status(task).get("claim"))},
+        }
+        try:
+            return kube.custom.patch_namespaced_custom_object_status(  # type: ignore[no-any-return]
+                GROUP, VERSION, namespace, "tasks", name, patch
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+    raise AssertionError(f"task {name}: the claim kept conflicting")
+
+
+def ask(kube: Kube, namespace: str, name: str, holder: str, lease: int = 30) -> Body:
+    user = whoami(kube)
+    claim = {"holder": holder, "user": user, "leaseSeconds": lease, "requestedAt": now()}
+    return write_claim(kube, namespace, name, lambda _: claim)
+
+
+def report(kube: Kube, namespace: str, name: str, **fields: Any) -> Body:
+    return write_claim(kube, namespace, name, lambda claim: {**(claim or {}), **fields})
+
+
+def task_status(kube: Kube, namespace: str, name: str) -> Body:
+    return status(kube.get("tasks", namespace, name))
+
+
+def phase_is(kube: Kube, namespace: str, name: str, *phases: str) -> Callable[[], Body | None]:
+    def reached() -> Body | None:
+        seen = task_status(kube, namespace, name)
+        return seen if seen.get("phase") in phases else None
+
+    return reached
+
+
+def test_a_claimed_task_runs_without_a_job_and_ends_with_the_runners_result(
+    kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """A Task of a pull queue waits Queued with no Job until a runner asks; the operator
+    grants requests within the capacity, a freed slot to the head of the queue among those
+    asked for, follows the runner's start and outcome, and copies its result."""
+    tasks = {"busy-1": 0, "busy-2": 0, "low": 5, "mid": 0, "high": -5}
+    for name, priority in tasks.items():
+        kube.create("tasks", namespace, pull_task(name, priority=priority))
+    for name in tasks:
+        wait_for(phase_is(kube, namespace, name, "Queued"), 30, f"{name} Queued")
+    assert kube.jobs(namespace) == []
+
+    for name in ("busy-1", "busy-2"):
+        ask(kube, namespace, name, holder=f"runner/{name}")
+        wait_for(phase_is(kube, namespace, name, "Dispatched"), 30, f"{name} granted")
+    granted = task_status(kube, namespace, "busy-1")
+    assert granted["message"] == "claimed by runner/busy-1"
+    assert granted["attempts"] == 1
+    assert granted["claim"]["claimedAt"] == granted["claim"]["renewedAt"]
+    for name in ("low", "mid", "high"):
+        ask(kube, namespace, name, holder=f"runner/{name}")
+    report(kube, namespace, "busy-1", startedAt=now(), renewedAt=now())
+    running = wait_for(phase_is(kube, namespace, "busy-1", "Running"), 30, "busy-1 Running")
+    assert running["startedAt"]
+    for name in ("low", "mid", "high"):
+        waiting = task_status(kube, namespace, name)
+        assert waiting["phase"] == "Queued", f"{name}: capacity 2, the request waits for a slot"
+        assert "claimedAt" not in waiting["claim"]
+
+    result = json.dumps({"found": 3})
+    report(kube, namespace, "busy-1", outcome="Completed", result=result, finishedAt=now())
+    done = wait_for(phase_is(kube, namespace, "busy-1", "Completed"), 30, "busy-1 Completed")
+    assert done["result"] == result
+    assert condition(kube.get("tasks", namespace, "busy-1"), "Succeeded")["status"] == "True"
+    wait_for(phase_is(kube, namespace, "high", "Dispatched"), 30, "the head granted the slot")
+    assert [task_status(kube, namespace, name)["phase"] for name in ("mid", "low")] == [
+        "Queued",
+        "Queued",
+    ]
+
+    report(kube, namespace, "busy-2", outcome="Failed", message="exit 2", finishedAt=now())
+    failed = wait_for(phase_is(kube, namespace, "busy-2", "Failed"), 30, "busy-2 Failed")
+    assert failed["message"] == "failed, claimed by runner/busy-2: exit 2"
+    assert condition(kube.get("tasks", namespace, "busy-2"), "Failed")["reason"] == "RunnerFailed"
+    wait_for(phase_is(kube, namespace, "mid", "Dispatched"), 30, "the next head granted")
+    assert task_status(kube, namespace, "low")["phase"] == "Queued"
+    assert kube.jobs(namespace) == []
+
+
+def test_a_lease_that_runs_out_requeues_the_task_then_fails_it(
+    kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """A granted claim nobody renews expires at renewedAt + leaseSeconds: the Task goes back
+    to its queue with a ClaimExpired Warning, and fails once maxAttempts claims ran out. A
+    request nobody grants is withdrawn once its lease is over."""
+    kube.create("tasks", namespace, pull_task("flaky"))
+    wait_for(phase_is(kube, namespace, "flaky", "Queued"), 30, "flaky Queued")
+    ask(kube, namespace, "flaky", holder="runner/a", lease=5)
+    wait_for(phase_is(kube, namespace, "flaky", "Dispatched"), 30, "flaky granted")
+
+    requeued = wait_for(
+        lambda: (
+            (s := task_status(kube, namespace, "flaky")).get("phase") == "Queued"
+            and "claim" not in s
+            and s
+        ),
+        30,
+        "the expired claim to send flaky back to its queue",
+    )
+    assert requeued["message"].startswith("claim of runner/a expired at ")
+    assert requeued["message"].endswith("(attempt 1 of 2)")
+    wait_for(
+        lambda: any(e.reason == "ClaimExpired" for e in kube.events(namespace, "flaky")),
+        30,
+        "a ClaimExpired event",
+    )
+
+    ask(kube, namespace, "flaky", holder="runner/b", lease=5)
+    failed = wait_for(phase_is(kube, namespace, "flaky", "Failed"), 40, "flaky Failed")
+    assert failed["attempts"] == 2
+    assert failed["message"].endswith("(attempt 2 of 2): no attempts left")
+    assert condition(kube.get("tasks", namespace, "flaky"), "Failed")["reason"] == "ClaimExpired"
+
+
+def test_a_schedule_feeds_a_pull_queue_and_records_runner_outcomes(
+    kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """A Schedule without a jobTemplate is Ready in a pull queue and InvalidSpec in a queue
+    of Jobs; its runs' outcomes and results land in its history and counts."""
+    spec = {"interval": "1h", "data": {"target": "example.org"}}
+    for name, queue in (("pulled", PULLED), ("jobs", "three-at-a-time")):
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "Schedule",
+            "metadata": {"name": name},
+            "spec": {"schedulerId": queue, **spec},
+        }
+        kube.create("schedules", namespace, body)
+    invalid = wait_for(
+        lambda: (
+            (c := condition(kube.get("schedules", namespace, "jobs"), "Ready")).get("reason")
+            == "InvalidSpec"
+            and c
+        ),
+        30,
+        "the Schedule in a queue of Jobs to be InvalidSpec",
+    )
+    assert invalid["message"] == (
+        "spec.jobTemplate is required: queue three-at-a-time is not a pull queue"
+    )
+    run = wait_for(
+        lambda: status(kube.get("schedules", namespace, "pulled")).get("active"),
+        30,
+        "the pull Schedule's first Task",
+    )[0]
+    assert condition(kube.get("schedules", namespace, "pulled"), "Ready")["status"] == "True"
+    wait_for(phase_is(kube, namespace, run, "Queued"), 30, "its Task Queued")
+    ask(kube, namespace, run, holder="runner/s")
+    wait_for(phase_is(kube, namespace, run, "Dispatched"), 30, "its Task granted")
+    result = json.dumps({"found": 1})
+    report(kube, namespace, run, startedAt=now(), outcome="Completed", result=result,
+           finishedAt=now())  # fmt: skip
+    history = wait_for(
+        lambda: status(kube.get("schedules", namespace, "pulled")).get("history"),
+        30,
+        "the run in the Schedule's history",
+    )
+    assert (history[0]["task"], history[0]["phase"], history[0]["result"]) == (
+        run,
+        "Completed",
+        result,
+    )
+    assert status(kube.get("schedules", namespace, "pulled"))["counts"]["completed"] == 1
+    assert kube.jobs(namespace) == []
