@@ -99,6 +99,13 @@ def runner_as(kubeconfig: Path, namespace: str, holder: str, lease: int = 30) ->
     return Runner(namespace=namespace, holder=holder, lease_seconds=lease, api=api)
 
 
+def impersonating(cluster: Cluster, user: str, namespace: str) -> Runner:
+    """A Runner that acts as `user` through the administrator's right to impersonate."""
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    api.set_default_header("Impersonate-User", user)
+    return Runner(namespace=namespace, holder="impersonated/1", api=api)
+
+
 def pull_task(
     name: str, queue: str, *, priority: int = 0, deadline: datetime | None = None, **data: Any
 ) -> Body:
@@ -438,7 +445,9 @@ def test_only_runners_allowed_on_the_queue_may_claim(
                                      "requestedAt": now}}}  # fmt: skip
 
     refusal = as_user(cluster, nobody, namespace, "wanted", request(nobody))
-    assert 'cannot patch resource "tasks/status"' in refusal, refusal  # RBAC: no role at all
+    assert 'cannot get resource "tasks/status"' in refusal, refusal  # RBAC: no role at all
+    with pytest.raises(RunnerError, match='cannot list resource "tasks"'):
+        impersonating(cluster, nobody, namespace).claim(QUEUE, wait=5)
     refusal = as_user(cluster, writer, namespace, "wanted", request(writer))
     assert f"{writer} may not claim Tasks of queue {QUEUE}" in refusal, refusal
     refusal = as_user(cluster, narrow_user, namespace, "wanted", request(narrow_user))
