@@ -1163,3 +1163,34 @@ def test_kustomize_uninstall_by_label_keeps_the_crds(base):
             assert labelled is None, obj["metadata"]["name"]
         else:
             assert labelled == "kadence", f"{obj['kind']} {obj['metadata']['name']}"
+
+
+def test_runner_example_is_a_runnable_runner_of_its_schedules_queue(kubectl):
+    objects = render_kustomize(kubectl, EXAMPLES / "runner")
+    schedules = select(objects, "Schedule")
+    assert schedules
+    queues = {ScheduleSpec.model_validate(s["spec"]).scheduler_id for s in schedules}
+    assert len(queues) == 1
+    (queue,) = queues
+    assert all("jobTemplate" not in s["spec"] for s in schedules)  # a pull queue's
+    for obj in objects:
+        assert "namespace" not in obj["metadata"], "applies to the current namespace"
+    deployment = the(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (runner,) = pod["containers"]
+    assert runner["image"].startswith("ghcr.io/kadence-dev/kadence:")
+    assert f"kadence work {queue} " in runner["command"][-1]
+    assert runner["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    account = the(objects, "ServiceAccount")["metadata"]["name"]
+    assert pod["serviceAccountName"] == account
+    binding = the(objects, "RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": RUNNER_ROLE,
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account}]
+    listed = yaml.safe_load((EXAMPLES / "runner" / "kustomization.yaml").read_text())
+    files = sorted(p.name for p in (EXAMPLES / "runner").glob("*.yaml"))
+    assert sorted([*listed["resources"], "kustomization.yaml"]) == files
