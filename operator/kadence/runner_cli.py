@@ -226,21 +226,21 @@ def _work(
             "KADENCE_NAMESPACE": task.namespace,
             "KADENCE_RESULT_FILE": str(result_file),
         }
+        stopping = _Stop()
+        restore = stopping.install()  # before the command starts: no signal goes unseen
         try:
-            child = subprocess.Popen(args.command, env=env)
-        except OSError as error:
-            runner.fail(task, f"could not start {args.command[0]}: {error}")
-            return EXIT_FAILED
-        stopping: list[int] = []
-        forward = _forward_signals(child, stopping)
-        try:
-            lost = _run_renewing(runner, task, child)
+            try:
+                child = subprocess.Popen(args.command, env=env)
+            except OSError as error:
+                runner.fail(task, f"could not start {args.command[0]}: {error}")
+                return EXIT_FAILED
+            lost = stopping.run(child, lambda: _run_renewing(runner, task, child))
         finally:
-            forward()
+            restore()
         if lost is not None:
             print(f"kadence work: claim lost, command stopped: {lost}", file=sys.stderr)
             return EXIT_LOST
-        if stopping:
+        if stopping.received:
             runner.release(task)
             print(f"kadence work: stopped; {task.name} goes back to its queue", file=sys.stderr)
             return EXIT_STOPPED
@@ -295,20 +295,36 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
         child.wait()
 
 
-def _forward_signals(child: subprocess.Popen[bytes], received: list[int]) -> Callable[[], None]:
-    """Pass SIGTERM and SIGINT on to the command (a pod stopping), noting them in
-    `received`, so that the Task is released rather than failed; returns what puts the
-    old handlers back."""
+class _Stop:
+    """SIGTERM and SIGINT (a pod stopping) while `kadence work` runs a command: passed on
+    to the command, so that it ends, and noted, so that the Task is released, not failed."""
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        received.append(signum)
-        if child.poll() is None:
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.child: subprocess.Popen[bytes] | None = None
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self.child is not None and self.child.poll() is None:
+            self.child.send_signal(signum)
+
+    def install(self) -> Callable[[], None]:
+        """Handle the signals from now on; returns what puts the old handlers back."""
+        previous = {
+            sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    def run(
+        self, child: subprocess.Popen[bytes], supervise: Callable[[], Exception | None]
+    ) -> Exception | None:
+        """Supervise the command; a signal that came while it was starting reaches it too."""
+        self.child = child
+        for signum in self.received:
             child.send_signal(signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
+        return supervise()
