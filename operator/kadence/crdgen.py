@@ -347,7 +347,7 @@ def schedule_crd() -> Schema:
     """The Schedule CRD."""
     schema = _object_schema(
         "Recurring work: at each deadline of a cron schedule or an interval, a Task joins its "
-        "scheduler's queue and runs as a Job.",
+        "scheduler's queue and runs as a Job, or is claimed by a runner in a pull queue.",
         ScheduleSpec,
         ScheduleStatus,
         _SCHEDULE_EXTRAS,
@@ -375,7 +375,8 @@ def task_crd() -> Schema:
     """The Task CRD."""
     schema = _object_schema(
         "One run of a job: made by a Schedule at a deadline, or directly for a manual run; "
-        "queued per scheduler in priority order, then run as a Job.",
+        "queued per scheduler in priority order, then run as a Job or, in a pull queue, "
+        "claimed by a runner.",
         TaskSpec,
         TaskStatus,
         _TASK_EXTRAS,

@@ -55,7 +55,7 @@ CLAIMS_GRANTED = Counter(
 )  # fmt: skip
 CLAIMS_LOST = Counter(
     "kadence_claims_lost_total",
-    "Granted claims that ran out unrenewed (ClaimExpired) or that their runner removed "
+    "Granted claims that ran out unrenewed (ClaimExpired) or that their runner gave back "
     "(ClaimReleased) before the Task finished.",
     ["scheduler_id", "reason"],
 )

@@ -267,15 +267,14 @@ def claim_requests(
     queued: Sequence[Body], now: datetime | None
 ) -> tuple[dict[Key, datetime], tuple[Key, ...]]:
     """Of a pull queue's Queued Tasks: those with a live claim request, each with the
-    moment it runs out, and those whose claim is to be withdrawn (a request older than
-    its lease at `now`, or what is no request: a Queued Task holds no grant)."""
+    moment it runs out, and those whose claim is to be withdrawn (`live_request`)."""
     live: dict[Key, datetime] = {}
     stale: list[Key] = []
     for task in queued:
         claim = claim_of(task)
         if claim is None:
             continue
-        if claim.claimed_at is None and (now is None or now < request_expiry(claim)):
+        if live_request(claim, now):
             live[key_of(task)] = request_expiry(claim)
         else:
             stale.append(key_of(task))
@@ -342,9 +341,9 @@ class TaskPlan:
     """The Task is over but its Job is not (cancelled, or it never started): stop it."""
     wake_at: datetime | None = None
     """When to look again: the Job's start timeout, or the end of a claim's lease."""
-    lost: tuple[str, str] | None = None
-    """(reason, message) when the status written loses a runner's claim: ClaimExpired or
-    ClaimReleased."""
+    lost: tuple[str, str, str] | None = None
+    """(Event type, reason, message) when the status written ends a runner's claim before
+    its Task finished: a Warning ClaimExpired, or a Normal ClaimReleased (given back)."""
 
 
 def plan_task(
@@ -411,8 +410,31 @@ def plan_task(
 
 
 def claim_of(task: Body) -> TaskClaim | None:
-    """A Task's claim, or a runner's request for one (`status.claim`)."""
-    return TaskStatus.model_validate(task.get("status") or {}).claim
+    """A Task's claim, or a runner's request for one (`status.claim`); only it is read, as
+    a queue pass reads every Queued Task."""
+    raw = (task.get("status") or {}).get("claim")
+    return TaskClaim.model_validate(raw) if raw is not None else None
+
+
+def live_request(claim: TaskClaim, now: datetime | None) -> bool:
+    """Whether a Queued Task's claim is a request the queue may grant at `now` (None: a
+    view, any age will do): never granted, not older than its lease, and carrying none of
+    what a runner writes only once granted (a renewal, a start, an outcome). A Queued Task
+    holds no grant, and a report written before the grant must not finish the Task the
+    moment it is granted: such a claim is no request, and is withdrawn."""
+    reported = (
+        claim.renewed_at,
+        claim.started_at,
+        claim.outcome,
+        claim.message,
+        claim.result,
+        claim.finished_at,
+    )
+    return (
+        claim.claimed_at is None
+        and all(field is None for field in reported)
+        and (now is None or now < request_expiry(claim))
+    )
 
 
 def request_expiry(claim: TaskClaim) -> datetime:
@@ -433,12 +455,7 @@ def grant_claim(now: datetime) -> Callable[[TaskStatus, Body], TaskStatus | None
 
     def mutation(status: TaskStatus, task: Body) -> TaskStatus | None:
         claim = status.claim
-        if (
-            status.phase is not TaskPhase.QUEUED
-            or claim is None
-            or claim.claimed_at is not None
-            or now >= request_expiry(claim)
-        ):
+        if status.phase is not TaskPhase.QUEUED or claim is None or not live_request(claim, now):
             return None
         dispatched = advance_task(
             status,
@@ -463,9 +480,7 @@ def withdraw_request(now: datetime) -> Callable[[TaskStatus, Body], TaskStatus |
 
     def mutation(status: TaskStatus, task: Body) -> TaskStatus | None:
         claim = status.claim
-        if status.phase is not TaskPhase.QUEUED or claim is None:
-            return None
-        if claim.claimed_at is None and now < request_expiry(claim):
+        if status.phase is not TaskPhase.QUEUED or claim is None or live_request(claim, now):
             return None
         return status.model_copy(update={"claim": None})
 
@@ -477,9 +492,11 @@ def plan_claim(task: Body, now: datetime, max_attempts: int) -> TaskPlan:
 
     A Dispatched or Running Task follows its claim: Running once the runner says it
     started, Completed or Failed (with the runner's result) once it says how the work
-    ended. A claim whose lease ran out unrenewed, or that its runner removed, is lost:
-    the Task goes back to its queue, or fails once `max_attempts` claims were granted.
-    Otherwise the plan wakes when the lease runs out. Queued Tasks are the queue's.
+    ended. A claim whose lease ran out unrenewed is lost: the Task goes back to its
+    queue, or fails once `max_attempts` claims were granted. A claim its runner removed
+    was given back (the runner stopped on purpose): the Task goes back to its queue and
+    the attempt does not count. Otherwise the plan wakes when the lease runs out. Queued
+    Tasks are the queue's.
     """
     phase = phase_of(task)
     status = TaskStatus.model_validate(task.get("status") or {})
@@ -490,18 +507,18 @@ def plan_claim(task: Body, now: datetime, max_attempts: int) -> TaskPlan:
         return TaskPlan(None)
     claim = status.claim
     if claim is None or claim.claimed_at is None:
-        return _lose_claim(
-            status, generation, now, max_attempts=max_attempts, reason=CLAIM_RELEASED,
-            said="its claim was removed by its runner before it finished",
-        )  # fmt: skip
+        attempts = max((status.attempts or 0) - 1, 0)
+        message = "its runner gave its claim back before it finished"
+        requeued = _requeue(
+            status, generation, now, attempts=attempts, reason=CLAIM_RELEASED, message=message
+        )
+        return TaskPlan(requeued, lost=("Normal", CLAIM_RELEASED, message))
     if claim.outcome is not None:
         return TaskPlan(_claim_finished(status, claim, generation, now))
     expiry = lease_expiry(claim)
     if now >= expiry:
-        return _lose_claim(
-            status, generation, now, max_attempts=max_attempts, reason=CLAIM_EXPIRED,
-            said=f"claim of {claim.holder} expired at {rfc3339(expiry)}",
-        )  # fmt: skip
+        said = f"claim of {claim.holder} expired at {rfc3339(expiry)}"
+        return _expire(status, generation, now, max_attempts, said)
     started = None
     if claim.started_at is not None:
         started = advance_task(
@@ -533,40 +550,53 @@ def _claim_finished(
     return finished.model_copy(update={"result": claim.result}) if finished is not None else None
 
 
-def _lose_claim(
+def _expire(
+    status: TaskStatus, generation: int | None, now: datetime, max_attempts: int, said: str
+) -> TaskPlan:
+    """A lease that ran out: back to the queue while attempts are left, else Failed."""
+    attempts = status.attempts or 0
+    message = f"{said} (attempt {attempts} of {max_attempts})"
+    if attempts < max_attempts:
+        requeued = _requeue(
+            status, generation, now, attempts=attempts, reason=CLAIM_EXPIRED, message=message
+        )
+        return TaskPlan(requeued, lost=("Warning", CLAIM_EXPIRED, message))
+    message = f"{message}: no attempts left"
+    failed = advance_task(
+        status, TaskPhase.FAILED, now, generation=generation, reason=CLAIM_EXPIRED, message=message
+    )
+    if failed is None:
+        return TaskPlan(None)
+    return TaskPlan(
+        failed.model_copy(update={"claim": None}), lost=("Warning", CLAIM_EXPIRED, message)
+    )
+
+
+def _requeue(
     status: TaskStatus,
     generation: int | None,
     now: datetime,
     *,
-    max_attempts: int,
+    attempts: int,
     reason: str,
-    said: str,
-) -> TaskPlan:
-    """Back to the queue without the claim while attempts are left, else Failed."""
-    attempts = status.attempts or 0
-    message = f"{said} (attempt {attempts} of {max_attempts})"
-    if attempts < max_attempts:
-        requeued = status.model_copy(
-            update={
-                "phase": TaskPhase.QUEUED,
-                "message": message,
-                "claim": None,
-                "dispatched_at": None,
-                "started_at": None,
-                "conditions": task_conditions(
-                    status.conditions, TaskPhase.QUEUED, message, generation, now, reason=reason
-                ),
-                "observed_generation": generation,
-            }
-        )
-        return TaskPlan(requeued, lost=(reason, message))
-    message = f"{message}: no attempts left"
-    failed = advance_task(
-        status, TaskPhase.FAILED, now, generation=generation, reason=reason, message=message
+    message: str,
+) -> TaskStatus:
+    """The Task back in its queue without a claim, as if never dispatched; `attempts` are
+    the claims that count toward maxAttempts."""
+    return status.model_copy(
+        update={
+            "phase": TaskPhase.QUEUED,
+            "message": message,
+            "claim": None,
+            "attempts": attempts,
+            "dispatched_at": None,
+            "started_at": None,
+            "conditions": task_conditions(
+                status.conditions, TaskPhase.QUEUED, message, generation, now, reason=reason
+            ),
+            "observed_generation": generation,
+        }
     )
-    if failed is None:
-        return TaskPlan(None)
-    return TaskPlan(failed.model_copy(update={"claim": None}), lost=(reason, message))
 
 
 def _progress(

@@ -100,11 +100,11 @@ class TaskController:
                     raise
         return (plan.wake_at - now).total_seconds() if plan.wake_at is not None else None
 
-    def _lost(self, task: Body, scheduler_id: str, reason: str, message: str) -> None:
-        """A runner's claim lost: counted, and told by a Warning Event when the Task went
-        back to its queue (one that failed is told of by `report_finished`)."""
+    def _lost(self, task: Body, scheduler_id: str, kind: str, reason: str, message: str) -> None:
+        """A runner's claim ended before its Task: counted, and told by an Event when the
+        Task went back to its queue (one that failed is told of by `report_finished`)."""
         label = metrics.queue_label(scheduler_id)
         metrics.CLAIMS_LOST.labels(scheduler_id=label, reason=reason).inc()
         if phase_of(task) is TaskPhase.QUEUED:
-            self._kube.event(task, "Warning", reason, message)
+            self._kube.event(task, kind, reason, message)
         log.info("task %s/%s: %s", *key_of(task), message)

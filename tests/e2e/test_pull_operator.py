@@ -174,6 +174,29 @@ def test_a_lease_that_runs_out_requeues_the_task_then_fails_it(
     assert condition(kube.get("tasks", namespace, "flaky"), "Failed")["reason"] == "ClaimExpired"
 
 
+def test_a_claim_given_back_requeues_the_task_without_counting_the_attempt(
+    kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """A runner that stops removes its granted claim: the Task is Queued again at once,
+    its attempt given back, with a Normal ClaimReleased Event."""
+    kube.create("tasks", namespace, pull_task("handed-back"))
+    wait_for(phase_is(kube, namespace, "handed-back", "Queued"), 30, "Queued")
+    ask(kube, namespace, "handed-back", holder="runner/stopping")
+    wait_for(phase_is(kube, namespace, "handed-back", "Dispatched"), 30, "granted")
+    write_claim(kube, namespace, "handed-back", lambda _: None)
+    back = wait_for(phase_is(kube, namespace, "handed-back", "Queued"), 30, "Queued again")
+    assert back["attempts"] == 0
+    assert back["message"] == "its runner gave its claim back before it finished"
+    wait_for(
+        lambda: (
+            [e.type for e in kube.events(namespace, "handed-back") if e.reason == "ClaimReleased"]
+            == ["Normal"]
+        ),
+        30,
+        "a ClaimReleased event",
+    )
+
+
 def test_a_schedule_feeds_a_pull_queue_and_records_runner_outcomes(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:

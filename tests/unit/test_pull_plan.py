@@ -151,6 +151,14 @@ QUEUE_CASES = [
               withdraw=["gone"], grant=["live"]),
     QueueCase("a Queued Task with grant fields holds no claim: withdrawn",
               [task("odd", claim=granted())], withdraw=["odd"]),
+    QueueCase("an outcome written before any grant is no request: withdrawn, never granted",
+              [task("early", claim=request(outcome="Completed", result='{"x": 1}')),
+               task("honest", claim=request("r2"), priority=1)],
+              withdraw=["early"], grant=["honest"]),
+    QueueCase("a start or a renewal written before any grant is no request either",
+              [task("started", claim=request(startedAt=ASKED)),
+               task("renewed", claim=request(renewedAt=ASKED))],
+              withdraw=["renewed", "started"]),
     QueueCase("without the admission policies nothing is granted, stale requests still go",
               [task("a", claim=request()), task("old", claim=request(asked=ASKED - 60 * SECONDS))],
               held=True, withdraw=["old"], wake_at=RUNS_OUT),
@@ -170,6 +178,12 @@ QUEUE_CASES = [
               [task("new", None)], admit=[("new", P.QUEUED)]),
     QueueCase("a Task with a jobTemplate joins a pull queue too (the template is ignored)",
               [task("new", None, template=True)], admit=[("new", P.QUEUED)]),
+    QueueCase("a request whose time has no offset is read as UTC, not refused by a crash",
+              [task("naive", claim=request() | {"requestedAt": "2026-06-01T10:00:00"})],
+              grant=["naive"]),
+    QueueCase("a stale request whose time has no offset is withdrawn",
+              [task("naive", claim=request() | {"requestedAt": "2026-06-01T09:00:00"})],
+              withdraw=["naive"]),
     QueueCase("a queue of Jobs refuses a Task without a jobTemplate",
               [task("new", None)], pull=False, admit=[("new", P.FAILED)]),
     QueueCase("a queue of Jobs ignores claims: its head becomes a Job",
@@ -230,8 +244,15 @@ def test_a_grant_dispatches_the_task_to_its_requester() -> None:
         task("t", claim=request(asked=NOW - LEASE * SECONDS)),
         task("t", "Dispatched", claim=granted()),
         task("t", "Cancelled", claim=request()),
+        task("t", claim=request(outcome="Completed", finishedAt=NOW)),
     ],
-    ids=["withdrawn", "ran-out-meanwhile", "granted-already", "cancelled-meanwhile"],
+    ids=[
+        "withdrawn",
+        "ran-out-meanwhile",
+        "granted-already",
+        "cancelled-meanwhile",
+        "reported-before-any-grant",
+    ],
 )
 def test_a_grant_leaves_alone_what_is_no_live_request(body: dict[str, Any]) -> None:
     assert grant_claim(NOW)(TaskStatus.model_validate(body["status"]), body) is None
@@ -242,6 +263,7 @@ def test_a_grant_leaves_alone_what_is_no_live_request(body: dict[str, Any]) -> N
     [
         (task("t", claim=request(asked=NOW - LEASE * SECONDS)), True),
         (task("t", claim=granted()), True),
+        (task("t", claim=request(outcome="Failed")), True),
         (task("t", claim=request()), False),
         (task("t", "Dispatched", claim=granted(renewedAt=NOW - 60 * SECONDS)), False),
         (task("t"), False),
@@ -249,6 +271,7 @@ def test_a_grant_leaves_alone_what_is_no_live_request(body: dict[str, Any]) -> N
     ids=[
         "request-ran-out",
         "grant-fields-on-a-queued-task",
+        "outcome-before-any-grant",
         "live-request-stays",
         "a-claimed-task-is-the-task-controllers",
         "no-claim",
@@ -317,9 +340,15 @@ CLAIM_CASES = [
     ClaimCase("the lease ran out on the last attempt: Failed",
               task("t", "Dispatched", claim=granted(), attempts=3),
               LEASE_END, P.FAILED, lost="ClaimExpired", claim_after=False),
-    ClaimCase("the runner removed its claim: back to the queue",
+    ClaimCase("the runner gave its claim back: back to the queue",
               task("t", "Running", attempts=2), NOW, P.QUEUED, lost="ClaimReleased",
               claim_after=False),
+    ClaimCase("a claim given back on the last attempt still goes back to the queue",
+              task("t", "Dispatched", attempts=3), NOW, P.QUEUED, lost="ClaimReleased",
+              claim_after=False),
+    ClaimCase("a renewal whose time has no offset is read as UTC",
+              task("t", "Dispatched", claim=granted(renewedAt="2026-06-01T10:00:20"),
+                   attempts=1), NOW, None, RENEWED + LEASE * SECONDS),
     ClaimCase("a finished Task never moves again",
               task("t", "Completed", claim=granted(outcome="Completed")), NOW, None),
     ClaimCase("a queue of Jobs does not read claims",
@@ -333,7 +362,7 @@ def test_plan_task_follows_the_claim(case: ClaimCase) -> None:
     plan = plan_task(case.body, None, case.now, START, THREE_ATTEMPTS if case.pull else None)
     assert (plan.status.phase if plan.status else None) == case.phase_after
     assert plan.wake_at == case.wake_at
-    assert (plan.lost[0] if plan.lost else None) == case.lost
+    assert (plan.lost[1] if plan.lost else None) == case.lost
     assert plan.delete_job is False
     if plan.status is not None and case.pull:
         assert (plan.status.claim is not None) is case.claim_after
@@ -366,7 +395,7 @@ def test_an_expired_claim_says_whose_when_and_which_attempt() -> None:
     body = task("t", "Running", claim=granted(startedAt=STARTED), attempts=1)
     plan = plan_task(body, None, LEASE_END, START, THREE_ATTEMPTS)
     message = "claim of runner-1 expired at 2026-06-01T10:00:30Z (attempt 1 of 3)"
-    assert plan.lost == ("ClaimExpired", message)
+    assert plan.lost == ("Warning", "ClaimExpired", message)
     assert plan.status is not None
     assert plan.status.message == message
     assert (plan.status.dispatched_at, plan.status.started_at) == (None, None)
@@ -435,3 +464,15 @@ def test_history_carries_the_runners_result() -> None:
     entry = history_entry(body, P.COMPLETED, NOW)
     assert entry.result == '{"found": 3}'
     assert entry.to_kube()["result"] == '{"found": 3}'
+
+
+def test_a_claim_given_back_does_not_count_as_an_attempt() -> None:
+    plan = plan_task(task("t", "Running", attempts=3), None, NOW, START, THREE_ATTEMPTS)
+    message = "its runner gave its claim back before it finished"
+    assert plan.lost == ("Normal", "ClaimReleased", message)
+    assert plan.status is not None
+    assert (plan.status.phase, plan.status.attempts, plan.status.message) == (
+        P.QUEUED,
+        2,
+        message,
+    )

@@ -203,7 +203,7 @@ def test_any_spec_is_read_without_crashing_and_a_usable_one_makes_a_job(
     spec: dict[str, Any],
 ) -> None:
     body = {"metadata": {"namespace": "ns", "name": "s", "uid": "u"}, "spec": spec}
-    reading = read_schedule(body)
+    reading = read_schedule(body, pull=False)  # a queue of Jobs: a usable one has a template
     if not reading.usable:
         assert reading.problem
         return
