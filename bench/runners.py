@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,7 +130,7 @@ def _write_loop(kubeconfig: str, namespace: str, name: str, user: str, seconds: 
     return writes
 
 
-def write_rate(
+def write_rate(  # noqa: PLR0917
     api: Api, kubeconfig: Path, user: str, namespace: str, writers: int, seconds: float
 ) -> float:
     names = [f"raw-{writers}-{i}" for i in range(writers)]
@@ -139,7 +141,8 @@ def write_rate(
         )
     with ProcessPoolExecutor(writers) as pool:
         counts = pool.map(
-            _write_loop, *zip(*[(str(kubeconfig), namespace, n, user, seconds) for n in names])
+            _write_loop,
+            *zip(*[(str(kubeconfig), namespace, n, user, seconds) for n in names], strict=True),
         )
         return sum(counts) / seconds
 
@@ -166,14 +169,40 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait(timeout=30)
 
 
+@dataclass(frozen=True)
+class Drained:
+    """Claims per second of one drain, and what each claim cost, in CPU and requests."""
+
+    claims_per_second: float
+    operator_cpu_ms: float
+    operator_requests: float
+    runners_cpu_ms: float
+    cluster_cpu_ms: dict[str, float]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def drain(
-    api: Api, kubeconfig: Path, namespace: str, runners: int, count: int, workdir: Path
-) -> float:
-    """Claims per second of `runners` processes over `count` Tasks (first claim to last report)."""
+    api: Api,
+    target: Cluster,
+    operator: Operator,
+    kubeconfig: Path,
+    *,
+    namespace: str,
+    runners: int,
+    count: int,
+    workdir: Path,
+) -> Drained:
+    """`runners` processes over `count` Tasks (first claim to last report), with the CPU
+    and API requests spent from their start to their end."""
     names = [f"r{runners}-{i:04d}" for i in range(count)]
     create_tasks(api, namespace, names)
     wait_until(lambda: phases(api, namespace).get("Queued", 0) == count, "the Tasks Queued")
     logs = [workdir / f"drain-{runners}-{i}.jsonl" for i in range(runners)]
+    before = (operator.sample(), operator.metrics(), _children_cpu(), target.cpu_seconds())
     processes = [start_runner(kubeconfig, namespace, path) for path in logs]
     try:
         wait_until(
@@ -181,13 +210,21 @@ def drain(
         )
     finally:
         stop(processes)
+    after = (operator.sample(), operator.metrics(), _children_cpu(), target.cpu_seconds())
     for name in names:
         api.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "tasks", name)
     wait_until(lambda: not phases(api, namespace), "the Tasks deleted")
     events = [json.loads(line) for path in logs for line in path.read_text().splitlines()]
     first = min(e["at"] for e in events if e["event"] == "claimed")
     last = max(e["at"] for e in events if e["event"] == "reported")
-    return count / (last - first)
+    requests = sum(after[1].since(before[1]).requests.values())
+    return Drained(
+        claims_per_second=count / (last - first),
+        operator_cpu_ms=1000 * (after[0].cpu_seconds - before[0].cpu_seconds) / count,
+        operator_requests=requests / count,
+        runners_cpu_ms=1000 * (after[2] - before[2]) / count,
+        cluster_cpu_ms={k: 1000 * (v - before[3].get(k, 0.0)) / count for k, v in after[3].items()},
+    )
 
 
 # -- 3. a lost runner --------------------------------------------------------------------
@@ -242,7 +279,8 @@ def run(tasks: int, seconds: float, kubeconfig: Path | None, workdir: Path) -> N
         operator.config.write_text(
             OPERATOR_CONFIG.format(queue=QUEUE, capacity=CAPACITY, namespace=watched)
         )
-        rates: dict[str, float] = {}
+        raw: dict[int, float] = {}
+        drained: dict[int, Drained] = {}
         lost: dict[int, tuple[float, float]] = {}
         try:
             install_crds(target)
@@ -253,14 +291,13 @@ def run(tasks: int, seconds: float, kubeconfig: Path | None, workdir: Path) -> N
             operator.start()
             for writers in (1, 10):
                 log(f"baseline: {writers} writer process(es) for {seconds:.0f}s")
-                rates[f"raw {writers}"] = write_rate(
-                    api, raw_config, raw_user, unwatched, writers, seconds
-                )
+                raw[writers] = write_rate(api, raw_config, raw_user, unwatched, writers, seconds)
             for runners, count in ((1, max(10, tasks // 4)), (10, tasks)):
                 log(f"{runners} runner(s) over {count} Tasks")
-                rates[f"claims {runners}"] = drain(
-                    api, config_path, watched, runners, count, workdir
-                )
+                drained[runners] = drain(
+                    api, target, operator, config_path,
+                    namespace=watched, runners=runners, count=count, workdir=workdir,
+                )  # fmt: skip
             for lease in LEASES:
                 log(f"a runner with a {lease}s lease is killed")
                 lost[lease] = lost_runner(api, config_path, watched, lease, workdir)
@@ -268,24 +305,34 @@ def run(tasks: int, seconds: float, kubeconfig: Path | None, workdir: Path) -> N
             raise RuntimeError(f"{error.status} {error.reason}: {error.body}") from error
         finally:
             operator.stop()
-    report(rates, lost)
+    report(raw, drained, lost)
     print(f"\nwall time: {time.monotonic() - started:.0f}s")
 
 
-def report(rates: dict[str, float], lost: dict[int, tuple[float, float]]) -> None:
+def report(
+    raw: dict[int, float], drained: dict[int, Drained], lost: dict[int, tuple[float, float]]
+) -> None:
     print()
     print("runner writes by the API server (request/withdraw a claim, conditional, through CEL):")
-    for writers in (1, 10):
-        print(f"  {writers:>2} writer process(es): {rates[f'raw {writers}']:8.1f} writes/s")
+    for writers, rate in raw.items():
+        print(f"  {writers:>2} writer process(es): {rate:8.1f} writes/s")
     print(f"claims by runners (pull queue of capacity {CAPACITY}; first claim to last report):")
-    for runners in (1, 10):
-        claims, raw = rates[f"claims {runners}"], rates[f"raw {runners}"]
+    for runners, result in drained.items():
+        claims = result.claims_per_second
         print(
-            f"  {runners:>2} runner(s): {claims:8.1f} claims/s = {claims / raw:.3f} of the "
-            f"writes/s of as many writers ({raw / claims:.1f} writes' time per claim)"
+            f"  {runners:>2} runner(s): {claims:8.1f} claims/s = {claims / raw[runners]:.3f} of "
+            f"the writes/s of as many writers ({raw[runners] / claims:.1f} writes' time per claim)"
         )
-    scaling = rates["claims 10"] / rates["claims 1"]
+    scaling = drained[10].claims_per_second / drained[1].claims_per_second
     print(f"  10 runners / 1 runner: {scaling:.1f}x")
+    print("cost per claim (CPU ms; API requests of the operator):")
+    for runners, result in drained.items():
+        cluster_cpu = ", ".join(f"{k} {v:.1f}" for k, v in sorted(result.cluster_cpu_ms.items()))
+        print(
+            f"  {runners:>2} runner(s): operator {result.operator_cpu_ms:.1f} ms and "
+            f"{result.operator_requests:.1f} requests; runners {result.runners_cpu_ms:.1f} ms"
+            + (f"; {cluster_cpu}" if cluster_cpu else "")
+        )
     print("a lost runner (SIGKILL half way between renewals), until its Task is granted again:")
     for lease, (from_kill, from_renewal) in lost.items():
         print(

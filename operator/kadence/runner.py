@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ from urllib3.exceptions import HTTPError
 
 from kadence import GROUP, VERSION
 from kadence.naming import SCHEDULER_ID_LABEL
+from kadence.resources import phase_of
 from kadence.runner_plan import (
     MAX_MESSAGE_LENGTH,
     Body,
@@ -61,8 +62,12 @@ log = logging.getLogger(__name__)
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 WRITE_ATTEMPTS = 8
 """Conflicts in a row a renew or report retries: each one means the Task moved on."""
-IDLE_WATCH_SECONDS = 10
-"""Longest a runner waits on a quiet queue before it lists again (a missed event costs no more)."""
+WATCH_SECONDS = 300
+"""How long one watch of a queue lasts before it is made again from where it stopped."""
+GONE_KEPT = 10_000
+"""How many finished Tasks a queue's view remembers, for a runner whose request meets one."""
+RELIST_PAUSE_SECONDS = 1.0
+"""Pause before listing a queue again after its watch failed, so a broken one never spins."""
 
 
 class RunnerError(Exception):
@@ -170,6 +175,7 @@ class Runner:
         self.lease_seconds = lease_seconds
         self._custom = client.CustomObjectsApi(self.api)
         self._user: str | None = None
+        self._views: dict[str, _QueueView] = {}
 
     @property
     def user(self) -> str:
@@ -201,11 +207,10 @@ class Runner:
             raise _error(error) from error
         return found
 
-    def _list(self, scheduler_id: str) -> tuple[list[Body], str]:
+    def _list(self, label_selector: str) -> tuple[list[Body], str]:
         try:
             listed = _body(self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, "tasks",
-                label_selector=f"{SCHEDULER_ID_LABEL}={scheduler_id}",
+                GROUP, VERSION, self.namespace, "tasks", label_selector=label_selector,
             ))  # fmt: skip
         except ApiException as error:
             raise _error(error) from error
@@ -227,11 +232,9 @@ class Runner:
 
     def _watch(
         self, selector: dict[str, str], resource_version: str, seconds: float
-    ) -> Iterator[Body]:
-        """Tasks as they change after `resource_version`, for at most `seconds`; ends
-        early when the watch cannot go on (the caller reads again)."""
-        if seconds <= 0:
-            return
+    ) -> Iterator[tuple[str, Body]]:
+        """(event type, Task) as Tasks change after `resource_version`, for at most
+        `seconds`; ends early when the watch cannot go on (the caller lists again)."""
         stream = watch.Watch()
         try:
             for event in stream.stream(
@@ -243,14 +246,26 @@ class Runner:
                 allow_watch_bookmarks=False,
                 **selector,
             ):  # fmt: skip
-                if event["type"] in ("ADDED", "MODIFIED"):
-                    yield event["object"]
-                elif event["type"] == "ERROR":
+                if event["type"] == "ERROR":
                     return
+                yield event["type"], event["object"]
         except (ApiException, HTTPError, OSError) as error:
             log.debug("watch ended: %s", error)
         finally:
             stream.stop()
+
+    def _queue(self, scheduler_id: str) -> _QueueView:
+        """The queue as this runner sees it, listed on first use and watched from then on."""
+        view = self._views.get(scheduler_id)
+        if view is None:
+            view = self._views[scheduler_id] = _QueueView(self, scheduler_id)
+        return view
+
+    def close(self) -> None:
+        """Stop watching queues (their threads end with their current watch)."""
+        for view in self._views.values():
+            view.stop()
+        self._views.clear()
 
     # --- claiming -----------------------------------------------------------------------
 
@@ -260,32 +275,30 @@ class Runner:
         """The head of the queue among the Tasks whose data meets `filters`, granted to
         this runner; None when none was granted within `wait` seconds (None: wait on)."""
         until = None if wait is None else time.monotonic() + wait
+        view = self._queue(scheduler_id)
         while True:
-            tasks, version = self._list(scheduler_id)
-            asked = False
-            for task in candidates(tasks, filters):
+            seen = view.version
+            conflicts: dict[str, str] = {}
+            for task in candidates(view.tasks(), filters):
                 requested = self._request(task)
-                if requested is None:
-                    continue  # another runner asked first: the next one
-                asked = True
-                granted = self._await_grant(requested, until)
+                if requested is None:  # another runner asked first: the next one
+                    conflicts[task["metadata"]["name"]] = task["metadata"]["resourceVersion"]
+                    continue
+                granted = self._await_grant(view, requested, until)
                 if granted is not None:
                     return self._claimed(granted)
-                break  # lost or withdrawn: the list is stale by now
-            left = IDLE_WATCH_SECONDS if until is None else until - time.monotonic()
-            if left <= 0:
+                break  # lost or withdrawn: look at the queue afresh
+            else:
+                left = WATCH_SECONDS if until is None else until - time.monotonic()
+                if left <= 0:
+                    return None
+                if conflicts:  # the view was behind: until it has heard of one of them
+                    view.wait_newer(conflicts, left)
+                else:  # until the queue changes: maybe a candidate
+                    view.wait_change(seen, left)
+                continue
+            if until is not None and time.monotonic() >= until:
                 return None
-            if not asked:
-                self._await_candidate(scheduler_id, filters, version, min(left, IDLE_WATCH_SECONDS))
-
-    def _await_candidate(
-        self, scheduler_id: str, filters: Sequence[Filter], version: str, seconds: float
-    ) -> None:
-        """Wait until a Task of the queue might be a candidate, or `seconds` pass."""
-        selector = {"label_selector": f"{SCHEDULER_ID_LABEL}={scheduler_id}"}
-        for task in self._watch(selector, version, seconds):
-            if candidates([task], filters):
-                return
 
     def _request(self, task: Body) -> Body | None:
         """Ask for the Task; None when another runner was first (409)."""
@@ -297,7 +310,7 @@ class Runner:
             log.debug("%s: another runner asked first", name)
             return None
 
-    def _await_grant(self, current: Body, until: float | None) -> Body | None:
+    def _await_grant(self, view: _QueueView, current: Body, until: float | None) -> Body | None:
         """The Task once the operator granted the request; None when it went to someone
         else, or when the request was withdrawn unanswered (before the operator would clear
         it, or when `until` passed)."""
@@ -305,7 +318,7 @@ class Runner:
         give_up = time.monotonic() + self.lease_seconds * 0.8
         if until is not None:
             give_up = min(give_up, until)
-        selector = {"field_selector": f"metadata.name={name}"}
+        written = current["metadata"]["resourceVersion"]
         while True:
             now_standing = standing(current, self.holder, self.user)
             if now_standing is Standing.GRANTED:
@@ -315,13 +328,14 @@ class Runner:
             left = give_up - time.monotonic()
             if left <= 0:
                 return self._withdraw(current)
-            seen = current["metadata"]["resourceVersion"]
-            for changed in self._watch(selector, seen, left):
-                current = changed
-                if standing(current, self.holder, self.user) is not Standing.REQUESTED:
-                    break
-            else:
-                current = self._get(name) or current
+            seen = view.version
+            caught_up, newer = view.since(name, written)
+            if caught_up and newer is None:
+                return None  # finished or deleted while asked for
+            if newer is not None and newer["metadata"]["resourceVersion"] != written:
+                current = newer
+                continue
+            view.wait_change(seen, left)
 
     def _withdraw(self, task: Body) -> Body | None:
         """Take the request back; returns the Task if it was granted meanwhile."""
@@ -370,10 +384,13 @@ class Runner:
             raise ClaimLost(_lost_reason(current, self.holder, now_standing))
         return self._claimed(current)
 
-    def _write_held(self, task: Claimed, build: Any) -> None:
-        """Read the Task, check the claim is still ours, write `build(task)`; again on 409."""
-        for _ in range(WRITE_ATTEMPTS):
-            current = self._get(task.name)
+    def _write_held(self, task: Claimed, build: Callable[[Body], Body]) -> None:
+        """Check the claim is still ours and write `build(task)`: first on the Task as this
+        runner last wrote or read it, then, on a conflict, read again."""
+        current: Body | None = task.task
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt:
+                current = self._get(task.name)
             if current is None:
                 raise ClaimLost(f"task {task.name} was deleted")
             now_standing = standing(current, self.holder, self.user)
@@ -406,7 +423,7 @@ class Runner:
 
     def release(self, task: Claimed) -> None:
         """Give the Task back unfinished (the runner is stopping): the operator puts it back
-        in its queue, counting the attempt, or fails it once its attempts are used up."""
+        in its queue at once, without counting the attempt."""
         self._write_held(task, withdraw_patch)
 
     @contextmanager
@@ -456,6 +473,107 @@ class Runner:
                 return
             except (RunnerError, HTTPError, OSError) as error:
                 log.warning("renewing %s failed, trying again: %s", task.name, error)
+
+
+class _QueueView:
+    """The unfinished Tasks of one queue as the API server last told this runner: listed
+    once, then kept by a watch in a background thread (as an informer keeps its cache),
+    so that asking for the next Task, or waiting for a grant, costs no request.
+
+    It may be behind: a Task it shows as free may be asked for already. The conditional
+    write finds out (409) and the runner takes the next one.
+    """
+
+    def __init__(self, runner: Runner, scheduler_id: str) -> None:
+        self._runner = runner
+        self._selector = {"label_selector": f"{SCHEDULER_ID_LABEL}={scheduler_id}"}
+        self._tasks: dict[str, Body] = {}
+        self._versions: dict[str, set[str]] = {}
+        """The resourceVersions each Task has had since it was listed: a runner waiting on
+        its own write knows which copy is at least as new."""
+        self._gone: dict[str, None] = {}
+        """Tasks seen finished or deleted lately (in order, at most GONE_KEPT)."""
+        self._changed = threading.Condition()
+        self.version = 0
+        """Counts the changes seen, for `wait_change`."""
+        self._stopped = threading.Event()
+        listed = self._list()  # in the caller: a refusal (403) is the caller's to see
+        threading.Thread(
+            target=self._follow, args=(listed,), name=f"watch {scheduler_id}", daemon=True
+        ).start()
+
+    def _list(self) -> str:
+        listed, resource_version = self._runner._list(self._selector["label_selector"])
+        with self._changed:
+            self._tasks, self._versions = {}, {}
+            for task in listed:
+                self._apply("ADDED", task)
+        return resource_version
+
+    def _apply(self, kind: str, task: Body) -> None:
+        name = task["metadata"]["name"]
+        if kind == "DELETED" or phase_of(task).finished:
+            self._tasks.pop(name, None)
+            self._versions.pop(name, None)
+            self._gone[name] = None
+            if len(self._gone) > GONE_KEPT:
+                del self._gone[next(iter(self._gone))]
+        else:
+            self._gone.pop(name, None)
+            self._tasks[name] = task
+            self._versions.setdefault(name, set()).add(task["metadata"]["resourceVersion"])
+        self.version += 1
+        self._changed.notify_all()
+
+    def _follow(self, resource_version: str) -> None:
+        while not self._stopped.is_set():
+            for kind, task in self._runner._watch(self._selector, resource_version, WATCH_SECONDS):
+                with self._changed:
+                    self._apply(kind, task)
+                resource_version = task["metadata"]["resourceVersion"]
+                if self._stopped.is_set():
+                    return
+            try:
+                resource_version = self._list()
+            except (RunnerError, HTTPError, OSError) as error:
+                log.warning("listing the queue again failed: %s", error)
+                self._stopped.wait(RELIST_PAUSE_SECONDS)
+
+    def tasks(self) -> list[Body]:
+        with self._changed:
+            return list(self._tasks.values())
+
+    def since(self, name: str, resource_version: str) -> tuple[bool, Body | None]:
+        """Whether the view has caught up with `resource_version` of a Task (or seen it
+        go: finished or deleted), and the Task as seen then (None: gone)."""
+        with self._changed:
+            if name in self._gone:
+                return True, None
+            if resource_version not in self._versions.get(name, ()):
+                return False, None
+            return True, self._tasks.get(name)
+
+    def wait_newer(self, tried: dict[str, str], seconds: float) -> None:
+        """Until the view shows one of these Tasks changed from the resourceVersion tried
+        (or gone), or `seconds` passed."""
+
+        def newer() -> bool:
+            return any(
+                name in self._gone
+                or self._tasks.get(name, {}).get("metadata", {}).get("resourceVersion") != version
+                for name, version in tried.items()
+            )
+
+        with self._changed:
+            self._changed.wait_for(newer, timeout=seconds)
+
+    def wait_change(self, seen: int, seconds: float) -> None:
+        """Until something changed after `seen` (a `version`), or `seconds` passed."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != seen, timeout=seconds)
+
+    def stop(self) -> None:
+        self._stopped.set()
 
 
 def _lost_reason(task: Body, holder: str, now_standing: Standing) -> str:
