@@ -94,16 +94,31 @@ def runner_account(
     return path, user
 
 
+OPEN_RUNNERS: list[Runner] = []
+"""The in-process Runners of the running test, whose queue watches end with it."""
+
+
+@pytest.fixture(autouse=True)
+def close_runners() -> Iterator[None]:
+    yield
+    while OPEN_RUNNERS:
+        OPEN_RUNNERS.pop().close()
+
+
 def runner_as(kubeconfig: Path, namespace: str, holder: str, lease: int = 30) -> Runner:
     api = config.new_client_from_config(config_file=str(kubeconfig))
-    return Runner(namespace=namespace, holder=holder, lease_seconds=lease, api=api)
+    runner = Runner(namespace=namespace, holder=holder, lease_seconds=lease, api=api)
+    OPEN_RUNNERS.append(runner)
+    return runner
 
 
 def impersonating(cluster: Cluster, user: str, namespace: str) -> Runner:
     """A Runner that acts as `user` through the administrator's right to impersonate."""
     api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
     api.set_default_header("Impersonate-User", user)
-    return Runner(namespace=namespace, holder="impersonated/1", api=api)
+    runner = Runner(namespace=namespace, holder="impersonated/1", api=api)
+    OPEN_RUNNERS.append(runner)
+    return runner
 
 
 def pull_task(
@@ -505,6 +520,11 @@ def test_a_claim_is_renewed_and_reported_only_by_its_user(
             {"status": {"claim": {"holder": "r/1", "user": owner, "leaseSeconds": 30,
                                   "requestedAt": now}}},
             f"status.claim.user must be {rival}",
+        ),
+        (
+            {"status": {"claim": {"holder": "r/1", "user": rival, "leaseSeconds": 30,
+                                  "requestedAt": now, "outcome": "Completed"}}},
+            "a runner asks for a Queued Task only, and reports only what it was granted",
         ),
     ]:  # fmt: skip
         refusal = as_user(cluster, rival, namespace, "free", patch)
