@@ -3,8 +3,9 @@
     from kadence.runner import Runner, Filter, ClaimLost
 
     runner = Runner(namespace="scan")
-    with runner.work("boefje", filters=[Filter("boefje.id", "eq", "dns")]) as task:
-        if task is not None:
+    while True:
+        with runner.work("boefje", filters=[Filter("boefje.id", "eq", "dns")]) as task:
+            assert task is not None  # without `wait`, work waits until it has a Task
             task.result = scan(task.data)
 
 The operator stays the only one that grants a slot of a queue (that is how capacity
@@ -63,7 +64,8 @@ IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/names
 WRITE_ATTEMPTS = 8
 """Conflicts in a row a renew or report retries: each one means the Task moved on."""
 WATCH_SECONDS = 300
-"""How long one watch of a queue lasts before it is made again from where it stopped."""
+"""How long one watch of a queue lasts; then the queue is listed again, which also mends
+anything a broken watch missed."""
 GONE_KEPT = 10_000
 """How many finished Tasks a queue's view remembers, for a runner whose request meets one."""
 RELIST_PAUSE_SECONDS = 1.0
@@ -95,7 +97,7 @@ class Claimed:
     lease_seconds: int
     holder: str
     task: Body
-    """The Task as last read."""
+    """The Task as this runner last read or wrote it."""
     result: Any = None
     lost: threading.Event = field(default_factory=threading.Event, repr=False)
     """Set by the background renewal in `Runner.work` when the claim was lost."""
