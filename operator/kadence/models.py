@@ -6,11 +6,11 @@ fails when the two drift apart. Field descriptions become `kubectl explain` text
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from kadence.deadlines import INTERVAL_PATTERN, MissedRunPolicy
@@ -500,15 +500,6 @@ class TaskSpec(KubeModel):
     )
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-RunnerTime = Annotated[datetime, AfterValidator(_utc)]
-"""A time a runner writes: the API server accepts one without an offset, which is read as
-UTC, so that comparing it with the operator's clock never raises."""
-
-
 class TaskClaim(KubeModel):
     """A runner's claim on a Task of a pull queue: asked for and reported by the runner,
     granted and expired by the operator (docs/queue.md, "Pull queues")."""
@@ -529,15 +520,15 @@ class TaskClaim(KubeModel):
             "after requestedAt is withdrawn by the operator."
         ),
     )
-    requested_at: RunnerTime = Field(description="When the runner asked for the Task.")
-    claimed_at: RunnerTime | None = Field(
+    requested_at: datetime = Field(description="When the runner asked for the Task.")
+    claimed_at: datetime | None = Field(
         default=None,
         description="When the operator granted it (the Task became Dispatched); absent before.",
     )
-    renewed_at: RunnerTime | None = Field(
+    renewed_at: datetime | None = Field(
         default=None, description="The runner's last renewal (set to claimedAt by the grant)."
     )
-    started_at: RunnerTime | None = Field(
+    started_at: datetime | None = Field(
         default=None, description="When the runner began the work (the Task becomes Running)."
     )
     outcome: ClaimOutcome | None = Field(
@@ -551,7 +542,7 @@ class TaskClaim(KubeModel):
         max_length=MAX_RESULT_LENGTH,
         description="The runner's result, JSON text; copied to status.result when the Task ends.",
     )
-    finished_at: RunnerTime | None = Field(default=None, description="When the work ended.")
+    finished_at: datetime | None = Field(default=None, description="When the work ended.")
 
 
 class TaskStatus(KubeModel):

@@ -222,7 +222,8 @@ class QueueController:
         label = metrics.queue_label(scheduler_id)
         metrics.CLAIMS_GRANTED.labels(scheduler_id=label).inc()
         self._waited(task, label, now)
-        log.info("task %s/%s: %s", *key, (written.get("status") or {}).get("message"))
+        # %r: a holder is the runner's free text; a newline in it must not forge a log line.
+        log.info("task %s/%s: claimed by %r", *key, claim.holder)
 
     @staticmethod
     def _dispatched(task: Body, scheduler_id: str, now: datetime) -> None:

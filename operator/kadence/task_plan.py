@@ -9,6 +9,7 @@ is a Task's only when its controlling ownerReference carries the Task's uid.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, deque
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -356,16 +357,22 @@ def plan_task(
     """Carry the Job's progress to its Task; `job` is the Job the Task controls, or None.
     In a pull queue (`pull`), follow the runner's claim instead (`plan_claim`).
 
+    A Task follows what it was given to, whatever the configuration says now: one that
+    has a Job (or a jobName) its Job, one with a granted claim its claim. So a queue of
+    Jobs turned into a pull queue neither requeues a running Job's Task (the work would
+    run twice), nor does a pull queue turned into a queue of Jobs fail its claimed Tasks.
+
     A Queued Task whose Job exists moves on (a crash came between the two writes); a
     Dispatched or Running Task whose Job is gone fails, so its queue never stalls; a Job
     with no ready pod `start_timeout` after its dispatch (a pod that cannot be scheduled,
     an image that cannot be pulled) fails its Task and is deleted, so its slot is freed;
     a finished Task's unfinished Job is deleted.
     """
-    if pull is not None:
-        return plan_claim(task, now, pull.max_attempts)
     phase = phase_of(task)
     status = TaskStatus.model_validate(task.get("status") or {})
+    granted = status.claim is not None and status.claim.claimed_at is not None
+    if job is None and status.job_name is None and (pull is not None or granted):
+        return plan_claim(task, now, (pull or PullQueue()).max_attempts)
     generation = generation_of(task)
     if phase is TaskPhase.PENDING:
         return TaskPlan(None)
@@ -443,9 +450,17 @@ def request_expiry(claim: TaskClaim) -> datetime:
 
 
 def lease_expiry(claim: TaskClaim) -> datetime:
-    """When a granted claim runs out unless its runner renews it."""
-    renewed = claim.renewed_at or claim.claimed_at or claim.requested_at
+    """When a granted claim runs out unless its runner renews it: `leaseSeconds` after
+    its last renewal, never counted from before the grant."""
+    granted = claim.claimed_at or claim.requested_at
+    renewed = max(claim.renewed_at or granted, granted)
     return renewed + timedelta(seconds=claim.lease_seconds)
+
+
+def _within(moment: datetime | None, earliest: datetime, now: datetime) -> datetime | None:
+    """A time a runner wrote, held between `earliest` and the operator's `now`: a runner
+    cannot date its work before its grant nor after the present."""
+    return min(max(moment, earliest), now) if moment is not None else None
 
 
 def grant_claim(now: datetime) -> Callable[[TaskStatus, Body], TaskStatus | None]:
@@ -497,6 +512,11 @@ def plan_claim(task: Body, now: datetime, max_attempts: int) -> TaskPlan:
     was given back (the runner stopped on purpose): the Task goes back to its queue and
     the attempt does not count. Otherwise the plan wakes when the lease runs out. Queued
     Tasks are the queue's.
+
+    The runner's times are not trusted beyond the operator's clock: a renewal dated after
+    `now` is written back as `now` (else a runner could hold its slot for as long as it
+    dates its renewal ahead), and its start and end are held between the grant and `now`
+    (they order a Schedule's history, time its interval and pick the Tasks pruned).
     """
     phase = phase_of(task)
     status = TaskStatus.model_validate(task.get("status") or {})
@@ -513,41 +533,69 @@ def plan_claim(task: Body, now: datetime, max_attempts: int) -> TaskPlan:
             status, generation, now, attempts=attempts, reason=CLAIM_RELEASED, message=message
         )
         return TaskPlan(requeued, lost=("Normal", CLAIM_RELEASED, message))
+    started_at = _within(claim.started_at, claim.claimed_at, now)
     if claim.outcome is not None:
-        return TaskPlan(_claim_finished(status, claim, generation, now))
+        return TaskPlan(_claim_finished(status, claim, generation, now, started_at=started_at))
     expiry = lease_expiry(claim)
     if now >= expiry:
         said = f"claim of {claim.holder} expired at {rfc3339(expiry)}"
         return _expire(status, generation, now, max_attempts, said)
-    started = None
-    if claim.started_at is not None:
-        started = advance_task(
-            status,
+    bounded = status
+    if claim.renewed_at is not None and claim.renewed_at > now:
+        bounded = status.model_copy(update={"claim": claim.model_copy(update={"renewed_at": now})})
+        expiry = now + timedelta(seconds=claim.lease_seconds)
+    running = None
+    if started_at is not None:
+        running = advance_task(
+            bounded,
             TaskPhase.RUNNING,
             now,
             generation=generation,
             message=f"running, claimed by {claim.holder}",
-            started_at=claim.started_at,
+            started_at=started_at,
         )
-    return TaskPlan(started, wake_at=expiry)
+    written = running or (bounded if bounded is not status else None)
+    return TaskPlan(written, wake_at=expiry)
 
 
 def _claim_finished(
-    status: TaskStatus, claim: TaskClaim, generation: int | None, now: datetime
+    status: TaskStatus,
+    claim: TaskClaim,
+    generation: int | None,
+    now: datetime,
+    *,
+    started_at: datetime | None,
 ) -> TaskStatus | None:
+    """The Task finished as its runner says, with its result; `started_at` is the runner's
+    start already held between the grant and `now`, and so is its end."""
+    finished_at = _within(claim.finished_at, started_at or claim.claimed_at or now, now)
     completed = claim.outcome is ClaimOutcome.COMPLETED
     said = f"{'completed' if completed else 'failed'}, claimed by {claim.holder}"
+    said = f"{said}: {claim.message}" if claim.message else said
+    result = claim.result if claim.result is None or _is_json(claim.result) else None
+    if result != claim.result:
+        said = f"{said} (its result was not JSON and is left out)"
     finished = advance_task(
         status,
         TaskPhase.COMPLETED if completed else TaskPhase.FAILED,
         now,
         generation=generation,
         reason=None if completed else RUNNER_FAILED,
-        message=f"{said}: {claim.message}" if claim.message else said,
-        started_at=claim.started_at,
-        finished_at=claim.finished_at,
+        message=said,
+        started_at=started_at,
+        finished_at=finished_at,
     )
-    return finished.model_copy(update={"result": claim.result}) if finished is not None else None
+    return finished.model_copy(update={"result": result}) if finished is not None else None
+
+
+def _is_json(text: str) -> bool:
+    """Whether a runner's result parses as JSON: only then is it copied to the Task and its
+    Schedule's history, whose readers parse it (the CRD bounds its length, not its form)."""
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
+        return False
+    return True
 
 
 def _expire(

@@ -107,4 +107,5 @@ class TaskController:
         metrics.CLAIMS_LOST.labels(scheduler_id=label, reason=reason).inc()
         if phase_of(task) is TaskPhase.QUEUED:
             self._kube.event(task, kind, reason, message)
-        log.info("task %s/%s: %s", *key_of(task), message)
+        # %r: the message quotes the runner's holder, whose newlines must not forge log lines.
+        log.info("task %s/%s: %r", *key_of(task), message)

@@ -247,3 +247,48 @@ def test_a_schedule_feeds_a_pull_queue_and_records_runner_outcomes(
     )
     assert status(kube.get("schedules", namespace, "pulled"))["counts"]["completed"] == 1
     assert kube.jobs(namespace) == []
+
+
+def test_the_operator_bounds_a_runners_times_by_its_own_clock(
+    kube: Kube, namespace: str, operator: Operator
+) -> None:
+    """A renewal dated a year ahead is written back as the operator's now, so it cannot
+    hold the slot past one lease; a request that reports an outcome before any grant is
+    withdrawn, never granted (or refused already, by the runners' admission policy)."""
+    for name in ("ahead", "filler", "early"):
+        kube.create("tasks", namespace, pull_task(name))
+    for name in ("ahead", "filler", "early"):
+        wait_for(phase_is(kube, namespace, name, "Queued"), 30, f"{name} Queued")
+    for name in ("ahead", "filler"):
+        ask(kube, namespace, name, holder=f"runner/{name}")
+        wait_for(phase_is(kube, namespace, name, "Dispatched"), 30, f"{name} granted")
+
+    this_year = datetime.now(UTC).year
+    ahead = datetime.now(UTC).replace(year=this_year + 1).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report(kube, namespace, "ahead", renewedAt=ahead)
+    pulled_back = wait_for(
+        lambda: (
+            (s := task_status(kube, namespace, "ahead"))["claim"]["renewedAt"].startswith(
+                str(this_year)
+            )
+            and s
+        ),
+        30,
+        "the renewal dated ahead written back as the operator's now",
+    )
+    assert pulled_back["phase"] == "Dispatched"
+
+    ask(kube, namespace, "early", holder="runner/early")  # the queue is full: it waits
+    try:
+        report(kube, namespace, "early", outcome="Completed", result="{}")
+    except ApiException as error:
+        if error.status not in {403, 422}:
+            raise
+        return  # refused by the runners' admission policy: as good
+    withdrawn = wait_for(
+        lambda: "claim" not in (s := task_status(kube, namespace, "early")) and s,
+        30,
+        "the request that reported an outcome withdrawn",
+    )
+    assert withdrawn["phase"] == "Queued"
+    assert "attempts" not in withdrawn, "never granted"

@@ -113,6 +113,7 @@ class QueueCase:
     now: datetime = ON_THE_HOUR + 10 * SECONDS
     capacity: int = 2
     shared: bool = False
+    namespace_capacity: int | None = None
     held: bool = False
     pull: bool = True
     grant: list[str] = field(default_factory=list)
@@ -174,16 +175,31 @@ QUEUE_CASES = [
                task("a2", claim=request(), namespace="team-a"),
                task("b1", claim=request(), namespace="team-b")],
               shared=True, grant=["a1", "b1"], wake_at=RUNS_OUT),
+    QueueCase("a shared pull queue keeps a namespace at its own capacity waiting",
+              [task("a1", "Running", claim=granted(), namespace="team-a"),
+               task("a2", claim=request(), namespace="team-a"),
+               task("b1", claim=request(), namespace="team-b", priority=9)],
+              capacity=3, shared=True, namespace_capacity=1, grant=["b1"], wake_at=RUNS_OUT),
+    QueueCase("a claim whose lease ran out holds its slot until the Task controller requeues it",
+              [task("late", "Running", claim=granted(at=ASKED - timedelta(hours=1))),
+               task("next", claim=request())],
+              capacity=1, wake_at=RUNS_OUT),
+    QueueCase("a claim reported done holds its slot until its Task is finished",
+              [task("done", "Running", claim=granted(outcome="Completed")),
+               task("next", claim=request())],
+              capacity=1, wake_at=RUNS_OUT),
+    QueueCase("requests beyond the free slots wait, the earliest to run out wakes the pass",
+              [task("a", claim=request(asked=ASKED + 8 * SECONDS)),
+               task("b", claim=request(asked=ASKED + 3 * SECONDS), priority=1),
+               task("c", claim=request(asked=ASKED + 6 * SECONDS), priority=2)],
+              capacity=1, grant=["a"], wake_at=RUNS_OUT + 3 * SECONDS),
+    QueueCase("a request dated ahead of the operator's clock is granted like any other",
+              [task("ahead", claim=request(asked=ASKED + timedelta(days=365)))],
+              grant=["ahead"]),
     QueueCase("a Task without a jobTemplate joins a pull queue",
               [task("new", None)], admit=[("new", P.QUEUED)]),
     QueueCase("a Task with a jobTemplate joins a pull queue too (the template is ignored)",
               [task("new", None, template=True)], admit=[("new", P.QUEUED)]),
-    QueueCase("a request whose time has no offset is read as UTC, not refused by a crash",
-              [task("naive", claim=request() | {"requestedAt": "2026-06-01T10:00:00"})],
-              grant=["naive"]),
-    QueueCase("a stale request whose time has no offset is withdrawn",
-              [task("naive", claim=request() | {"requestedAt": "2026-06-01T09:00:00"})],
-              withdraw=["naive"]),
     QueueCase("a queue of Jobs refuses a Task without a jobTemplate",
               [task("new", None)], pull=False, admit=[("new", P.FAILED)]),
     QueueCase("a queue of Jobs ignores claims: its head becomes a Job",
@@ -195,7 +211,13 @@ QUEUE_CASES = [
 @pytest.mark.parametrize("case", QUEUE_CASES, ids=[case.id for case in QUEUE_CASES])
 def test_plan_queue_of_a_pull_queue(case: QueueCase) -> None:
     known = {t["metadata"]["uid"] for t in case.tasks}
-    rules = QueueRules(case.capacity, shared=case.shared, held=case.held, pull=case.pull)
+    rules = QueueRules(
+        case.capacity,
+        shared=case.shared,
+        namespace_capacity=case.namespace_capacity,
+        held=case.held,
+        pull=case.pull,
+    )
     plan = plan_queue(case.tasks, {}, [], known, rules, now=case.now)
     assert [name for _, name in plan.grant] == case.grant
     assert [name for _, name in plan.withdraw] == case.withdraw
@@ -346,14 +368,37 @@ CLAIM_CASES = [
     ClaimCase("a claim given back on the last attempt still goes back to the queue",
               task("t", "Dispatched", attempts=3), NOW, P.QUEUED, lost="ClaimReleased",
               claim_after=False),
-    ClaimCase("a renewal whose time has no offset is read as UTC",
-              task("t", "Dispatched", claim=granted(renewedAt="2026-06-01T10:00:20"),
-                   attempts=1), NOW, None, RENEWED + LEASE * SECONDS),
+    ClaimCase("a renewal dated ahead of the operator's clock is written back as now",
+              task("t", "Dispatched", claim=granted(renewedAt=NOW + timedelta(days=365)),
+                   attempts=1), NOW, P.DISPATCHED, NOW + LEASE * SECONDS),
+    ClaimCase("a renewal dated ahead while it starts: Running, and the renewal pulled back",
+              task("t", "Dispatched", claim=granted(startedAt=STARTED,
+                                                    renewedAt=NOW + timedelta(hours=1)),
+                   attempts=1), NOW, P.RUNNING, NOW + LEASE * SECONDS),
+    ClaimCase("a renewal dated before the grant counts from the grant",
+              task("t", "Dispatched", claim=granted(renewedAt=ON_THE_HOUR - timedelta(hours=1)),
+                   attempts=1), NOW, None, LEASE_END),
+    ClaimCase("a Task cancelled while claimed keeps its claim: no expiry, no Event",
+              task("t", "Cancelled", claim=granted(), attempts=1), LEASE_END + 60 * SECONDS,
+              None),
+    ClaimCase("a Task cancelled while claimed ignores an outcome reported after",
+              task("t", "Cancelled", claim=granted(outcome="Completed", finishedAt=DONE)),
+              LEASE_END, None),
     ClaimCase("a finished Task never moves again",
               task("t", "Completed", claim=granted(outcome="Completed")), NOW, None),
-    ClaimCase("a queue of Jobs does not read claims",
-              task("t", "Dispatched", claim=granted(), attempts=1, template=True),
-              LEASE_END, P.FAILED, pull=False),
+    ClaimCase("a Task dispatched as a Job does not read claims: its Job is gone, it fails",
+              task("t", "Dispatched", claim=granted(), attempts=1, template=True,
+                   more={"jobName": "t"}),
+              NOW, P.FAILED, pull=False),
+    ClaimCase("a Job's Task in a queue since made a pull queue follows its Job, not requeued",
+              task("t", "Running", template=True, more={"jobName": "t"}),
+              NOW, P.FAILED, claim_after=False),
+    ClaimCase("a claimed Task in a queue since made a queue of Jobs follows its claim",
+              task("t", "Dispatched", claim=granted(), attempts=1), NOW, None, LEASE_END,
+              pull=False),
+    ClaimCase("... and its lease still runs out (three attempts by default)",
+              task("t", "Dispatched", claim=granted(), attempts=1), LEASE_END, P.QUEUED,
+              lost="ClaimExpired", claim_after=False, pull=False),
 ]  # fmt: skip
 
 
@@ -371,13 +416,88 @@ def test_plan_task_follows_the_claim(case: ClaimCase) -> None:
 def test_a_completed_claim_carries_the_result_and_the_runners_times() -> None:
     claim = granted(startedAt=STARTED, outcome="Completed", result='{"found": 3}', finishedAt=DONE)
     plan = plan_task(
-        task("t", "Running", claim=claim, attempts=1), None, NOW, START, THREE_ATTEMPTS
+        task("t", "Running", claim=claim, attempts=1), None, DONE + SECONDS, START, THREE_ATTEMPTS
     )
     assert plan.status is not None
     assert plan.status.result == '{"found": 3}'
     assert plan.status.finished_at == DONE
     assert plan.status.message == "completed, claimed by runner-1"
     assert {c.type: c.status for c in plan.status.conditions}["Succeeded"] == "True"
+
+
+def test_a_renewal_dated_ahead_is_pulled_back_to_the_operators_clock() -> None:
+    ahead = granted(renewedAt=NOW + timedelta(days=365))
+    plan = plan_task(
+        task("t", "Dispatched", claim=ahead, attempts=1), None, NOW, START, THREE_ATTEMPTS
+    )
+    assert plan.status is not None
+    assert plan.status.claim is not None
+    assert plan.status.claim.renewed_at == NOW
+    again = task("t", "Dispatched", attempts=1) | {"status": plan.status.to_kube()}
+    later = NOW + LEASE * SECONDS
+    assert plan_task(again, None, later, START, THREE_ATTEMPTS).lost is not None, (
+        "unrenewed after that, the claim runs out leaseSeconds after the operator's now"
+    )
+
+
+FAR = timedelta(days=365)
+
+RUNNER_TIMES = [
+    # (id, startedAt, finishedAt, now, startedAt written, finishedAt written)
+    ("times as written", STARTED, DONE, DONE + SECONDS, STARTED, DONE),
+    ("dated ahead of the operator's clock: now", NOW + FAR, NOW + FAR, NOW, NOW, NOW),
+    ("dated before the grant: the grant", ON_THE_HOUR - FAR, ON_THE_HOUR - FAR, NOW,
+     ON_THE_HOUR, ON_THE_HOUR),
+    ("an end before the start: the start", STARTED, ON_THE_HOUR, NOW, STARTED, STARTED),
+    ("no start: the end no earlier than the grant", None, ON_THE_HOUR - FAR, NOW, None,
+     ON_THE_HOUR),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("started", "finished", "now", "started_after", "finished_after"),
+    [case[1:] for case in RUNNER_TIMES],
+    ids=[case[0] for case in RUNNER_TIMES],
+)
+def test_the_runners_times_are_held_between_the_grant_and_now(
+    started: datetime | None,
+    finished: datetime,
+    now: datetime,
+    started_after: datetime | None,
+    finished_after: datetime,
+) -> None:
+    times = {"finishedAt": finished} | ({"startedAt": started} if started else {})
+    claim = granted(outcome="Completed", **times)
+    plan = plan_task(
+        task("t", "Dispatched", claim=claim, attempts=1), None, now, START, THREE_ATTEMPTS
+    )
+    assert plan.status is not None
+    assert (plan.status.started_at, plan.status.finished_at) == (started_after, finished_after)
+    if started is not None:
+        running = plan_task(
+            task("t", "Dispatched", claim=granted(startedAt=started), attempts=1),
+            None, now, START, THREE_ATTEMPTS,
+        )  # fmt: skip
+        assert running.status is not None
+        assert running.status.started_at == started_after
+
+
+@pytest.mark.parametrize(
+    "result",
+    ["{not json", "[" * 4000, '{"a": 1} trailing'],
+    ids=["not-json", "nested-too-deep-to-parse", "trailing-text"],
+)
+def test_a_result_that_is_not_json_is_left_out(result: str) -> None:
+    claim = granted(outcome="Completed", result=result, finishedAt=DONE)
+    plan = plan_task(
+        task("t", "Running", claim=claim, attempts=1), None, DONE, START, THREE_ATTEMPTS
+    )
+    assert plan.status is not None
+    assert plan.status.phase is P.COMPLETED
+    assert plan.status.result is None
+    assert plan.status.message == (
+        "completed, claimed by runner-1 (its result was not JSON and is left out)"
+    )
 
 
 def test_a_failed_claim_says_why_with_reason_runner_failed() -> None:
