@@ -231,11 +231,13 @@ def withdraw_patch(task: Mapping[str, Any]) -> Body:
 def result_text(result: Any) -> str:
     """A runner's result as the JSON text status.claim.result holds; too long or not JSON
     is refused here, where the runner can still report something else."""
-    text = result if isinstance(result, str) else json.dumps(result, separators=(",", ":"))
     try:
+        text = result if isinstance(result, str) else json.dumps(result, separators=(",", ":"))
         json.loads(text)
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         raise ValueError(f"result is not JSON: {error}") from error
+    except RecursionError as error:  # nested deeper than readers of status.result parse
+        raise ValueError("result is not JSON a reader can parse: nested too deep") from error
     if len(text) > MAX_RESULT_LENGTH:
         raise ValueError(f"result is {len(text)} characters of JSON; at most {MAX_RESULT_LENGTH}")
     return text

@@ -336,8 +336,13 @@ def test_result_is_json_text(result: Any, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("result", "message"),
-    [("found 3", "not JSON"), ({"big": "x" * MAX_RESULT_LENGTH}, "at most 4096")],
-    ids=["text-that-is-not-json", "too-large"],
+    [
+        ("found 3", "not JSON"),
+        ({"big": "x" * MAX_RESULT_LENGTH}, "at most 4096"),
+        ({"when": object()}, "not JSON"),
+        ("[" * 3000 + "]" * 3000, "nested too deep"),
+    ],
+    ids=["text-that-is-not-json", "too-large", "not-json-ready", "nested-too-deep"],
 )
 def test_result_refused(result: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
