@@ -505,9 +505,14 @@ class _QueueView:
         ).start()
 
     def _list(self) -> str:
+        """List the queue: what is missing from the list is gone, the rest is as listed
+        (the versions seen before stay known: a runner may be waiting on one)."""
         listed, resource_version = self._runner._list(self._selector["label_selector"])
         with self._changed:
-            self._tasks, self._versions = {}, {}
+            present = {task["metadata"]["name"] for task in listed}
+            for name, task in list(self._tasks.items()):
+                if name not in present:
+                    self._apply("DELETED", task)
             for task in listed:
                 self._apply("ADDED", task)
         return resource_version
