@@ -40,6 +40,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tests.support.chart import service_account_kubeconfig
 
+from kadence.runner_plan import renew_interval
+
 QUEUE = "bench"
 CAPACITY = 10
 LEASES = (5, 15)
@@ -253,7 +255,7 @@ def lost_runner(
     try:
         renewed = claim().get("renewedAt")
         wait_until(lambda: claim().get("renewedAt") != renewed, "a renewal", lease * 2)
-        time.sleep(lease / 6)  # half way to the next renewal (every lease/3 seconds)
+        time.sleep(renew_interval(lease) / 2)  # half way to the next renewal
         last_renewal = datetime.fromisoformat(claim()["renewedAt"])
         holder.send_signal(signal.SIGKILL)
         killed = datetime.now(UTC)
