@@ -316,6 +316,25 @@ class Runner:
         """The Task once the operator granted the request; None when it went to someone
         else, or when the request was withdrawn unanswered (before the operator would clear
         it, or when `until` passed)."""
+        try:
+            return self._follow_request(view, current, until)
+        except BaseException:  # stopped while asking: leave no request to be granted to no one
+            self._take_back(current)
+            raise
+
+    def _take_back(self, asked: Body) -> None:
+        """Withdraw a request, or release the Task if it was granted meanwhile; best effort,
+        on the way out of an interrupted claim."""
+        try:
+            granted = self._withdraw(asked)
+            if granted is not None:
+                self.release(self._claimed(granted))
+        except (RunnerError, ClaimLost, HTTPError, OSError) as error:
+            log.warning(
+                "could not take back the request for %s: %s", asked["metadata"]["name"], error
+            )
+
+    def _follow_request(self, view: _QueueView, current: Body, until: float | None) -> Body | None:
         name = current["metadata"]["name"]
         give_up = time.monotonic() + self.lease_seconds * 0.8
         if until is not None:

@@ -156,6 +156,9 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Stopped while asking for a Task: SystemExit unwinds the claim, which takes its
+    # request back (or releases a Task granted meanwhile) on the way out.
+    previous = signal.signal(signal.SIGTERM, _exit_stopped)
     try:
         selected = filters(args) if "filter" in args else []
         runner = Runner(
@@ -181,7 +184,13 @@ def main(args: argparse.Namespace) -> int:
     except (RunnerError, HTTPError, OSError) as error:
         print(f"kadence {args.command_name}: {error}", file=sys.stderr)
         return EXIT_REFUSED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _exit_stopped(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(EXIT_STOPPED)
 
 
 def _claim(
@@ -216,7 +225,11 @@ def _work(
     if task is None:
         print(f"kadence work: no Task of {scheduler_id} granted", file=sys.stderr)
         return EXIT_NOTHING
-    runner.renew(task)
+    try:
+        runner.renew(task)
+    except (KeyboardInterrupt, SystemExit):  # stopped between the grant and the start
+        runner.release(task)
+        raise
     with tempfile.TemporaryDirectory(prefix="kadence-work-") as scratch:
         result_file = Path(scratch) / "result.json"
         env = {

@@ -45,6 +45,8 @@ RACE_CAPACITY = 8
 RACE_TASKS = 500
 RACE_RUNNERS = 10
 QUEUE = "runners"
+SMALL_QUEUE = "pulled"
+"""The operator tests' pull queue, of capacity 2 (conftest.CONFIG)."""
 MAX_ATTEMPTS = 2
 SHORT_LEASE = 5
 RUNNER_ROLE = f"{RELEASE}-runner"
@@ -392,6 +394,52 @@ def test_a_task_whose_runners_always_die_fails_after_its_attempts(
     assert "no attempts left" in status(failed)["message"]
     reasons = [e.reason for e in kube.events(namespace, "poison")]
     assert reasons.count("ClaimExpired") == MAX_ATTEMPTS, reasons
+
+
+def test_a_stopped_runner_gives_back_its_task_and_its_request(
+    cluster: Cluster, kube: Kube, namespace: str, operator: Operator, runner_role: str
+) -> None:
+    """In a queue of capacity 2 two runners hold Tasks and a third waits for a slot with
+    its request written. SIGTERM to the waiting one takes its request back; SIGTERM to a
+    holder releases its Task, which goes back to the queue at once (ClaimReleased), the
+    attempt not counted, and the slot goes to the next request."""
+    kubeconfig, _ = runner_account(cluster, namespace, "worker")
+    names = ["first", "second", "third"]
+    for rank, name in enumerate(names):
+        kube.create("tasks", namespace, pull_task(name, SMALL_QUEUE, priority=rank))
+    wait_for(lambda: queued(kube, namespace, names), 30, "all Queued")
+    holders = [work_command(kubeconfig, namespace, SMALL_QUEUE, "sleep", "300") for _ in range(2)]
+    for name in names[:2]:
+        wait_for(phase_is(kube, namespace, name, "Running"), 30, f"{name} Running")
+    waiting = work_command(kubeconfig, namespace, SMALL_QUEUE, "true")
+    asked = wait_for(
+        lambda: (
+            claim_of(kube.get("tasks", namespace, "third"))
+            .get("holder", "")
+            .endswith(f"/{waiting.pid}")
+        ),
+        30,
+        "the third runner's request on the third Task",
+    )
+    assert asked
+    assert "claimedAt" not in claim_of(kube.get("tasks", namespace, "third"))
+
+    waiting.send_signal(signal.SIGTERM)
+    assert waiting.wait(timeout=30) == 6
+    assert claim_of(kube.get("tasks", namespace, "third")) == {}
+    assert phase(kube, namespace, "third") == "Queued"
+
+    stopped = next(p for p in holders if claim_of(kube.get("tasks", namespace, "first"))[
+        "holder"].endswith(f"/{p.pid}"))  # fmt: skip
+    stopped.send_signal(signal.SIGTERM)
+    assert stopped.wait(timeout=30) == 6
+    back = wait_for(phase_is(kube, namespace, "first", "Queued"), 10, "first back in its queue")
+    assert status(back).get("attempts", 0) == 0
+    assert any(e.reason == "ClaimReleased" for e in kube.events(namespace, "first"))
+    for holder in holders:
+        if holder.poll() is None:
+            os.killpg(holder.pid, signal.SIGKILL)
+            holder.wait()
 
 
 # --- filters and who may claim -----------------------------------------------------------

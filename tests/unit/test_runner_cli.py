@@ -4,7 +4,10 @@ real one against the API server."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -258,3 +261,18 @@ def test_work_stopped_by_a_signal_releases_the_task(fake: FakeRunner) -> None:
     code = main(["work", "boefje", "--", "sh", "-c", "kill -TERM $PPID; exec sleep 30"])
     assert code == EXIT_STOPPED
     assert fake.calls[-1] == ("release", "scan-1")
+
+
+def test_stopped_while_asking_exits_6_and_puts_the_handler_back(
+    fake: FakeRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stopped_while_waiting(*_: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # the pod stops while the runner waits for a grant
+        time.sleep(5)
+
+    monkeypatch.setattr(fake, "claim", stopped_while_waiting)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        main(["work", "boefje", "--", "true"])
+    assert stopped.value.code == EXIT_STOPPED
+    assert signal.getsignal(signal.SIGTERM) == before
