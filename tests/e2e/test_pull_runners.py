@@ -100,11 +100,20 @@ OPEN_RUNNERS: list[Runner] = []
 """The in-process Runners of the running test, whose queue watches end with it."""
 
 
+STARTED: list[subprocess.Popen[bytes]] = []
+"""The `kadence work` processes of the running test, killed after it whatever happened."""
+
+
 @pytest.fixture(autouse=True)
 def close_runners() -> Iterator[None]:
     yield
     while OPEN_RUNNERS:
         OPEN_RUNNERS.pop().close()
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def runner_as(kubeconfig: Path, namespace: str, holder: str, lease: int = 30) -> Runner:
@@ -163,12 +172,14 @@ def work_command(
     kubeconfig: Path, namespace: str, queue: str, *command: str, lease: int = SHORT_LEASE
 ) -> subprocess.Popen[bytes]:
     """`kadence work` as a process of its own (in its own process group, to kill it whole)."""
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "kadence", "work", queue, f"--namespace={namespace}",
          f"--lease={lease}", "--", *command],
         env={**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"},
         start_new_session=True,
     )  # fmt: skip
+    STARTED.append(process)
+    return process
 
 
 def claim_of(task: Body | None) -> Body:
@@ -436,10 +447,6 @@ def test_a_stopped_runner_gives_back_its_task_and_its_request(
     back = wait_for(phase_is(kube, namespace, "first", "Queued"), 10, "first back in its queue")
     assert status(back).get("attempts", 0) == 0
     assert any(e.reason == "ClaimReleased" for e in kube.events(namespace, "first"))
-    for holder in holders:
-        if holder.poll() is None:
-            os.killpg(holder.pid, signal.SIGKILL)
-            holder.wait()
 
 
 # --- filters and who may claim -----------------------------------------------------------
