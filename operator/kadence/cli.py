@@ -1,4 +1,5 @@
-"""The `kadence` command: `run` the operator, or preview a schedule with `next`."""
+"""The `kadence` command: `run` the operator, preview a schedule with `next`, or be a
+runner of a pull queue (`claim`, `renew`, `complete`, `fail`, `work`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kadence import runner_cli
 from kadence.config import ConfigError, load_config
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -29,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
         prog="kadence",
         description="Flexible scheduling for Kubernetes: Schedules make Tasks, Tasks run as Jobs.",
     )
-    commands = top.add_subparsers(dest="command", required=True)
+    commands = top.add_subparsers(dest="command_name", required=True)
 
     run = commands.add_parser(
         "run",
@@ -76,13 +78,16 @@ def parser() -> argparse.ArgumentParser:
     nxt.add_argument(
         "--name", default="", metavar="NAMESPACE/NAME", help="the schedule H is hashed from"
     )
+    runner_cli.add_commands(commands)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "next":
+    if args.command_name == "next":
         return _next(args)
+    if args.command_name in runner_cli.VERBS:
+        return runner_cli.main(args)
     return _run(args)
 
 

@@ -31,6 +31,7 @@ queues:
     three-at-a-time: 3
     impatient: 1
     pulled: 2
+    runners-race: 8
   startTimeout:
     impatient: 5s
   shared:
@@ -40,6 +41,8 @@ queues:
       priority: {{min: -10, max: 10}}
   pull:
     pulled: {{maxAttempts: 2}}
+    runners: {{maxAttempts: 2}}
+    runners-race: {{}}
 admission:
   requirePolicies: true
   policies: [{RELEASE}-require-job-create, {RELEASE}-operator-only, {RELEASE}-operator-jobs]

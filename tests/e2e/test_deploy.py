@@ -147,6 +147,36 @@ def test_example_is_accepted_by_the_api_server(cluster, crds, scratch_namespaces
     dry_run_applied(output, parse_documents((EXAMPLES / example).read_text()))
 
 
+def test_runner_example_is_accepted_where_restricted_is_enforced(cluster, crds, scratch_namespaces):
+    """examples/runner (a ServiceAccount, its RoleBinding, the runner Deployment and the
+    Schedules of its pull queue), and a pod of its Deployment under Pod Security
+    "restricted"."""
+    namespace = scratch_namespaces(
+        "kadence-runner-example",
+        {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+        },
+    )
+    objects = parse_documents(cluster.kubectl("kustomize", str(EXAMPLES / "runner")).stdout)
+    result = cluster.kubectl(
+        "apply", "--kustomize", str(EXAMPLES / "runner"), f"--namespace={namespace}",
+        "--dry-run=server", check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "PodSecurity" not in result.stderr
+    dry_run_applied(result.stdout, objects)
+    apply_objects(cluster, select(objects, "ServiceAccount"), f"--namespace={namespace}")
+    pod = pod_from_deployment(the(objects, "Deployment"), "runner-restricted-check")
+    result = cluster.kubectl(
+        "apply", "--filename=-", f"--namespace={namespace}", "--dry-run=server",
+        input=json.dumps(pod), check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "PodSecurity" not in result.stderr
+
+
 # --- Pod Security "restricted" ------------------------------------------------------------
 
 

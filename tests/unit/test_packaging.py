@@ -612,6 +612,14 @@ NEEDED = [(g, r, v) for (g, r), verbs in WORKLOAD.items() for v in sorted(verbs)
 FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
 # The ClusterRoles for people (rbac.aggregateToDefaultRoles), bound to no one by kadence.
 PEOPLE_ROLES = {"kadence-view", "kadence-edit"}
+# The ClusterRole for runners of pull queues (rbac.runnerRole), bound to no one by kadence.
+RUNNER_ROLE = "kadence-runner"
+RUNNER: dict[tuple[str, str], set[str]] = {
+    ("kadence.dev", "tasks"): {"get", "list", "watch"},
+    ("kadence.dev", "tasks/status"): {"get", "update", "patch"},
+    # A virtual resource: only the admission policy asks about it, by schedulerId.
+    ("kadence.dev", "queues"): {"claim"},
+}
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
@@ -698,7 +706,7 @@ def test_rbac_is_least_privilege(which, request):
     operator_rules = [
         rule
         for role in select(objects, "ClusterRole", "Role")
-        if role["metadata"]["name"] not in PEOPLE_ROLES
+        if role["metadata"]["name"] not in PEOPLE_ROLES | {RUNNER_ROLE}
         for rule in role["rules"]
     ]
     assert set(grants(operator_rules)) <= set(WORKLOAD) | set(FRAMEWORK) | set(LEADER_ELECTION)
@@ -913,6 +921,27 @@ def test_people_roles_aggregate_into_the_default_roles(which, request):
     # Bound to no one by kadence: the built-in roles carry them to people.
     for binding in select(objects, "ClusterRoleBinding", "RoleBinding"):
         assert binding["roleRef"]["name"] not in PEOPLE_ROLES
+
+
+@pytest.mark.parametrize("which", ["chart", "namespaced_chart", "base", "overlay"])
+def test_runner_role_grants_claims_and_nothing_else(which, request):
+    objects = request.getfixturevalue(which)
+    role = the(objects, "ClusterRole", RUNNER_ROLE)
+    assert grants(role["rules"]) == RUNNER
+    assert "aggregationRule" not in role
+    assert not [k for k in role["metadata"]["labels"] if k.startswith(AGGREGATE)]
+    for rule in role["rules"]:
+        assert "resourceNames" not in rule  # a Role with resourceNames narrows it to queues
+    for binding in select(objects, "ClusterRoleBinding", "RoleBinding"):
+        assert binding["roleRef"]["name"] != RUNNER_ROLE
+
+
+def test_runner_role_follows_the_release_and_can_be_left_out(helm):
+    assert the(render_helm(helm, release="scheduler"), "ClusterRole", "scheduler-kadence-runner")
+    left_out = render_helm(helm, {"rbac": {"runnerRole": False}})
+    names = {role["metadata"]["name"] for role in select(left_out, "ClusterRole")}
+    assert RUNNER_ROLE not in names
+    assert "kadence-framework" in names
 
 
 def test_people_roles_follow_the_release_and_can_be_left_out(helm):
@@ -1134,3 +1163,34 @@ def test_kustomize_uninstall_by_label_keeps_the_crds(base):
             assert labelled is None, obj["metadata"]["name"]
         else:
             assert labelled == "kadence", f"{obj['kind']} {obj['metadata']['name']}"
+
+
+def test_runner_example_is_a_runnable_runner_of_its_schedules_queue(kubectl):
+    objects = render_kustomize(kubectl, EXAMPLES / "runner")
+    schedules = select(objects, "Schedule")
+    assert schedules
+    queues = {ScheduleSpec.model_validate(s["spec"]).scheduler_id for s in schedules}
+    assert len(queues) == 1
+    (queue,) = queues
+    assert all("jobTemplate" not in s["spec"] for s in schedules)  # a pull queue's
+    for obj in objects:
+        assert "namespace" not in obj["metadata"], "applies to the current namespace"
+    deployment = the(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (runner,) = pod["containers"]
+    assert runner["image"].startswith("ghcr.io/kadence-dev/kadence:")
+    assert f"kadence work {queue} " in runner["command"][-1]
+    assert runner["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    account = the(objects, "ServiceAccount")["metadata"]["name"]
+    assert pod["serviceAccountName"] == account
+    binding = the(objects, "RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": RUNNER_ROLE,
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account}]
+    listed = yaml.safe_load((EXAMPLES / "runner" / "kustomization.yaml").read_text())
+    files = sorted(p.name for p in (EXAMPLES / "runner").glob("*.yaml"))
+    assert sorted([*listed["resources"], "kustomization.yaml"]) == files
