@@ -407,6 +407,7 @@ def test_a_task_whose_runners_always_die_fails_after_its_attempts(
     assert reasons.count("ClaimExpired") == MAX_ATTEMPTS, reasons
 
 
+@pytest.mark.every_version
 def test_a_stopped_runner_gives_back_its_task_and_its_request(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator, runner_role: str
 ) -> None:
@@ -452,6 +453,7 @@ def test_a_stopped_runner_gives_back_its_task_and_its_request(
 # --- filters and who may claim -----------------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_filters_select_by_data(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator, runner_role: str
 ) -> None:
@@ -484,6 +486,7 @@ def test_filters_select_by_data(
     assert only_nmap.name == "nmap"
 
 
+@pytest.mark.every_version
 def test_only_runners_allowed_on_the_queue_may_claim(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator, runner_role: str
 ) -> None:
@@ -538,6 +541,7 @@ def test_only_runners_allowed_on_the_queue_may_claim(
     assert theirs.name == "wanted"
 
 
+@pytest.mark.every_version
 def test_a_claim_is_renewed_and_reported_only_by_its_user(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator, runner_role: str
 ) -> None:
@@ -599,6 +603,7 @@ def test_a_claim_is_renewed_and_reported_only_by_its_user(
 # --- a Schedule feeding a pull queue ----------------------------------------------------
 
 
+@pytest.mark.every_version
 def test_schedule_of_a_pull_queue_records_runner_outcomes(
     cluster: Cluster, kube: Kube, namespace: str, operator: Operator, runner_role: str
 ) -> None:
