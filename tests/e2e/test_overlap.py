@@ -9,13 +9,12 @@ test waits for one minute boundary; nothing sleeps in place of a condition.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kadence.naming import RUN_REQUEST_ANNOTATION, default_hash, task_name_for_deadline
 from tests.e2e.conftest import Operator
-from tests.support.kube import Kube, status, wait_for
+from tests.support.kube import Kube, status, task_in_phase, task_phase, wait_for
 from tests.support.manifests import EVERY_MINUTE, job_template
 
 MINUTE = timedelta(minutes=1)
@@ -61,18 +60,6 @@ def tasks_by_phase(kube: Kube, namespace: str, work: str) -> dict[str, list[str]
             phase = status(task).get("phase") or "Pending"
             found.setdefault(phase, []).append(task["metadata"]["name"])
     return {phase: sorted(names) for phase, names in found.items()}
-
-
-def phase_of(kube: Kube, namespace: str, name: str) -> str | None:
-    return status(kube.get("tasks", namespace, name)).get("phase")
-
-
-def phase_is(kube: Kube, namespace: str, name: str, *phases: str) -> Callable[[], Body | None]:
-    def check() -> Body | None:
-        task = kube.get("tasks", namespace, name)
-        return task if status(task).get("phase") in phases else None
-
-    return check
 
 
 def skipped(kube: Kube, namespace: str, name: str) -> int:
@@ -126,7 +113,7 @@ def test_buffer_one_keeps_one_run_waiting_behind_a_long_one_then_runs_it(
     expected_message = f"waiting for task {long_run} (same hash) to finish"
     queued = wait_for(
         lambda: (
-            (task := phase_is(kube, namespace, buffered, "Queued")())
+            (task := task_in_phase(kube, namespace, buffered, "Queued")())
             and status(task).get("message") == expected_message
             and task
         ),
@@ -135,18 +122,18 @@ def test_buffer_one_keeps_one_run_waiting_behind_a_long_one_then_runs_it(
     )
     assert queued["spec"]["concurrencyPolicy"] == "BufferOne"
     # Seen together: A still runs, B waits although the queue has room, nothing else.
-    assert phase_of(kube, namespace, long_run) == "Running", "A finished too soon to tell"
+    assert task_phase(kube, namespace, long_run) == "Running", "A finished too soon to tell"
     assert tasks_by_phase(kube, namespace, work) == {"Running": [long_run], "Queued": [buffered]}
     assert not [n for n in waiting if n != buffered and kube.get("tasks", namespace, n)]
     assert [job.metadata.name for job in kube.jobs(namespace)] == [long_run], "no Job for B yet"
 
     finished = wait_for(
-        phase_is(kube, namespace, long_run, "Completed"),
+        task_in_phase(kube, namespace, long_run, "Completed"),
         run_for + 30,
         f"the long run {long_run} to complete",
     )
     started = wait_for(
-        phase_is(kube, namespace, buffered, *ACTIVE), 30, f"{buffered} dispatched after A"
+        task_in_phase(kube, namespace, buffered, *ACTIVE), 30, f"{buffered} dispatched after A"
     )
     assert parse_time(status(started)["dispatchedAt"]) >= parse_time(
         status(finished)["finishedAt"]

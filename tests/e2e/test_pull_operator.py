@@ -18,7 +18,15 @@ from kubernetes.client.exceptions import ApiException
 
 from kadence import API_VERSION
 from tests.e2e.conftest import Operator
-from tests.support.kube import GROUP, VERSION, Kube, condition, status, wait_for
+from tests.support.kube import (
+    GROUP,
+    VERSION,
+    Kube,
+    condition,
+    status,
+    task_in_phase,
+    wait_for,
+)
 
 pytestmark = pytest.mark.every_version
 
@@ -84,14 +92,6 @@ def task_status(kube: Kube, namespace: str, name: str) -> Body:
     return status(kube.get("tasks", namespace, name))
 
 
-def phase_is(kube: Kube, namespace: str, name: str, *phases: str) -> Callable[[], Body | None]:
-    def reached() -> Body | None:
-        seen = task_status(kube, namespace, name)
-        return seen if seen.get("phase") in phases else None
-
-    return reached
-
-
 def test_a_claimed_task_runs_without_a_job_and_ends_with_the_runners_result(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
@@ -102,12 +102,12 @@ def test_a_claimed_task_runs_without_a_job_and_ends_with_the_runners_result(
     for name, priority in tasks.items():
         kube.create("tasks", namespace, pull_task(name, priority=priority))
     for name in tasks:
-        wait_for(phase_is(kube, namespace, name, "Queued"), 30, f"{name} Queued")
+        wait_for(task_in_phase(kube, namespace, name, "Queued"), 30, f"{name} Queued")
     assert kube.jobs(namespace) == []
 
     for name in ("busy-1", "busy-2"):
         ask(kube, namespace, name, holder=f"runner/{name}")
-        wait_for(phase_is(kube, namespace, name, "Dispatched"), 30, f"{name} granted")
+        wait_for(task_in_phase(kube, namespace, name, "Dispatched"), 30, f"{name} granted")
     granted = task_status(kube, namespace, "busy-1")
     assert granted["message"] == "claimed by runner/busy-1"
     assert granted["attempts"] == 1
@@ -115,7 +115,9 @@ def test_a_claimed_task_runs_without_a_job_and_ends_with_the_runners_result(
     for name in ("low", "mid", "high"):
         ask(kube, namespace, name, holder=f"runner/{name}")
     report(kube, namespace, "busy-1", startedAt=now(), renewedAt=now())
-    running = wait_for(phase_is(kube, namespace, "busy-1", "Running"), 30, "busy-1 Running")
+    running = status(
+        wait_for(task_in_phase(kube, namespace, "busy-1", "Running"), 30, "busy-1 Running")
+    )
     assert running["startedAt"]
     for name in ("low", "mid", "high"):
         waiting = task_status(kube, namespace, name)
@@ -124,20 +126,24 @@ def test_a_claimed_task_runs_without_a_job_and_ends_with_the_runners_result(
 
     result = json.dumps({"found": 3})
     report(kube, namespace, "busy-1", outcome="Completed", result=result, finishedAt=now())
-    done = wait_for(phase_is(kube, namespace, "busy-1", "Completed"), 30, "busy-1 Completed")
+    done = status(
+        wait_for(task_in_phase(kube, namespace, "busy-1", "Completed"), 30, "busy-1 Completed")
+    )
     assert done["result"] == result
     assert condition(kube.get("tasks", namespace, "busy-1"), "Succeeded")["status"] == "True"
-    wait_for(phase_is(kube, namespace, "high", "Dispatched"), 30, "the head granted the slot")
+    wait_for(task_in_phase(kube, namespace, "high", "Dispatched"), 30, "the head granted the slot")
     assert [task_status(kube, namespace, name)["phase"] for name in ("mid", "low")] == [
         "Queued",
         "Queued",
     ]
 
     report(kube, namespace, "busy-2", outcome="Failed", message="exit 2", finishedAt=now())
-    failed = wait_for(phase_is(kube, namespace, "busy-2", "Failed"), 30, "busy-2 Failed")
+    failed = status(
+        wait_for(task_in_phase(kube, namespace, "busy-2", "Failed"), 30, "busy-2 Failed")
+    )
     assert failed["message"] == "failed, claimed by runner/busy-2: exit 2"
     assert condition(kube.get("tasks", namespace, "busy-2"), "Failed")["reason"] == "RunnerFailed"
-    wait_for(phase_is(kube, namespace, "mid", "Dispatched"), 30, "the next head granted")
+    wait_for(task_in_phase(kube, namespace, "mid", "Dispatched"), 30, "the next head granted")
     assert task_status(kube, namespace, "low")["phase"] == "Queued"
     assert kube.jobs(namespace) == []
 
@@ -149,9 +155,9 @@ def test_a_lease_that_runs_out_requeues_the_task_then_fails_it(
     to its queue with a ClaimExpired Warning, and fails once maxAttempts claims ran out. A
     request nobody grants is withdrawn once its lease is over."""
     kube.create("tasks", namespace, pull_task("flaky"))
-    wait_for(phase_is(kube, namespace, "flaky", "Queued"), 30, "flaky Queued")
+    wait_for(task_in_phase(kube, namespace, "flaky", "Queued"), 30, "flaky Queued")
     ask(kube, namespace, "flaky", holder="runner/a", lease=5)
-    wait_for(phase_is(kube, namespace, "flaky", "Dispatched"), 30, "flaky granted")
+    wait_for(task_in_phase(kube, namespace, "flaky", "Dispatched"), 30, "flaky granted")
 
     requeued = wait_for(
         lambda: (
@@ -171,7 +177,7 @@ def test_a_lease_that_runs_out_requeues_the_task_then_fails_it(
     )
 
     ask(kube, namespace, "flaky", holder="runner/b", lease=5)
-    failed = wait_for(phase_is(kube, namespace, "flaky", "Failed"), 40, "flaky Failed")
+    failed = status(wait_for(task_in_phase(kube, namespace, "flaky", "Failed"), 40, "flaky Failed"))
     assert failed["attempts"] == 2
     assert failed["message"].endswith("(attempt 2 of 2): no attempts left")
     assert condition(kube.get("tasks", namespace, "flaky"), "Failed")["reason"] == "ClaimExpired"
@@ -183,11 +189,13 @@ def test_a_claim_given_back_requeues_the_task_without_counting_the_attempt(
     """A runner that stops removes its granted claim: the Task is Queued again at once,
     its attempt given back, with a Normal ClaimReleased Event."""
     kube.create("tasks", namespace, pull_task("handed-back"))
-    wait_for(phase_is(kube, namespace, "handed-back", "Queued"), 30, "Queued")
+    wait_for(task_in_phase(kube, namespace, "handed-back", "Queued"), 30, "Queued")
     ask(kube, namespace, "handed-back", holder="runner/stopping")
-    wait_for(phase_is(kube, namespace, "handed-back", "Dispatched"), 30, "granted")
+    wait_for(task_in_phase(kube, namespace, "handed-back", "Dispatched"), 30, "granted")
     write_claim(kube, namespace, "handed-back", lambda _: None)
-    back = wait_for(phase_is(kube, namespace, "handed-back", "Queued"), 30, "Queued again")
+    back = status(
+        wait_for(task_in_phase(kube, namespace, "handed-back", "Queued"), 30, "Queued again")
+    )
     assert back["attempts"] == 0
     assert back["message"] == "its runner gave its claim back before it finished"
     wait_for(
@@ -232,9 +240,9 @@ def test_a_schedule_feeds_a_pull_queue_and_records_runner_outcomes(
         "the pull Schedule's first Task",
     )[0]
     assert condition(kube.get("schedules", namespace, "pulled"), "Ready")["status"] == "True"
-    wait_for(phase_is(kube, namespace, run, "Queued"), 30, "its Task Queued")
+    wait_for(task_in_phase(kube, namespace, run, "Queued"), 30, "its Task Queued")
     ask(kube, namespace, run, holder="runner/s")
-    wait_for(phase_is(kube, namespace, run, "Dispatched"), 30, "its Task granted")
+    wait_for(task_in_phase(kube, namespace, run, "Dispatched"), 30, "its Task granted")
     result = json.dumps({"found": 1})
     report(kube, namespace, run, startedAt=now(), outcome="Completed", result=result,
            finishedAt=now())  # fmt: skip
@@ -261,10 +269,10 @@ def test_the_operator_bounds_a_runners_times_by_its_own_clock(
     for name in ("ahead", "filler", "early"):
         kube.create("tasks", namespace, pull_task(name))
     for name in ("ahead", "filler", "early"):
-        wait_for(phase_is(kube, namespace, name, "Queued"), 30, f"{name} Queued")
+        wait_for(task_in_phase(kube, namespace, name, "Queued"), 30, f"{name} Queued")
     for name in ("ahead", "filler"):
         ask(kube, namespace, name, holder=f"runner/{name}")
-        wait_for(phase_is(kube, namespace, name, "Dispatched"), 30, f"{name} granted")
+        wait_for(task_in_phase(kube, namespace, name, "Dispatched"), 30, f"{name} granted")
 
     this_year = datetime.now(UTC).year
     ahead = datetime.now(UTC).replace(year=this_year + 1).strftime("%Y-%m-%dT%H:%M:%SZ")

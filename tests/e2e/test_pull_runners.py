@@ -38,7 +38,7 @@ from kadence.runner import ClaimLost, Filter, Runner, RunnerError
 from tests.conftest import ROOT, Cluster
 from tests.e2e.conftest import RELEASE, Operator
 from tests.support.chart import apply_objects, render_chart, service_account_kubeconfig, the
-from tests.support.kube import Kube, condition, status, wait_for
+from tests.support.kube import Kube, condition, status, task_in_phase, task_phase, wait_for
 
 RACE_QUEUE = "runners-race"
 RACE_CAPACITY = 8
@@ -143,20 +143,8 @@ def pull_task(
             "metadata": {"name": name}, "spec": spec}  # fmt: skip
 
 
-def phase(kube: Kube, namespace: str, name: str) -> str | None:
-    return status(kube.get("tasks", namespace, name)).get("phase")
-
-
-def phase_is(kube: Kube, namespace: str, name: str, *phases: str) -> Callable[[], Body | None]:
-    def check() -> Body | None:
-        task = kube.get("tasks", namespace, name)
-        return task if status(task).get("phase") in phases else None
-
-    return check
-
-
 def queued(kube: Kube, namespace: str, names: list[str]) -> bool:
-    return all(phase(kube, namespace, name) == "Queued" for name in names)
+    return all(task_phase(kube, namespace, name) == "Queued" for name in names)
 
 
 def as_user(cluster: Cluster, user: str, namespace: str, task: str, patch: Body) -> str:
@@ -355,7 +343,7 @@ def test_a_killed_runner_loses_its_task_to_another_when_its_lease_runs_out(
     kube.create("tasks", namespace, pull_task("scan", QUEUE))
     wait_for(lambda: queued(kube, namespace, ["scan"]), 30, "scan Queued")
     doomed = work_command(kubeconfig, namespace, QUEUE, "sleep", "300")
-    running = wait_for(phase_is(kube, namespace, "scan", "Running"), 30, "scan Running")
+    running = wait_for(task_in_phase(kube, namespace, "scan", "Running"), 30, "scan Running")
     first = claim_of(running)
     assert first["user"] == user
     assert first["holder"].endswith(f"/{doomed.pid}")
@@ -364,7 +352,7 @@ def test_a_killed_runner_loses_its_task_to_another_when_its_lease_runs_out(
     doomed.wait()
     killed_at = time.monotonic()
     requeued = wait_for(
-        phase_is(kube, namespace, "scan", "Queued"), SHORT_LEASE + 20, "scan back in its queue"
+        task_in_phase(kube, namespace, "scan", "Queued"), SHORT_LEASE + 20, "scan back in its queue"
     )
     assert f"claim of {first['holder']} expired" in status(requeued)["message"]
     assert time.monotonic() - killed_at < SHORT_LEASE + 15
@@ -372,7 +360,7 @@ def test_a_killed_runner_loses_its_task_to_another_when_its_lease_runs_out(
 
     rescuer = work_command(kubeconfig, namespace, QUEUE, "sh", "-c", "exit 0")
     assert rescuer.wait(timeout=60) == 0
-    done = wait_for(phase_is(kube, namespace, "scan", "Completed"), 30, "scan Completed")
+    done = wait_for(task_in_phase(kube, namespace, "scan", "Completed"), 30, "scan Completed")
     assert status(done)["attempts"] == 2
     assert claim_of(done)["holder"].endswith(f"/{rescuer.pid}")
 
@@ -388,7 +376,7 @@ def test_a_task_whose_runners_always_die_fails_after_its_attempts(
         doomed = work_command(kubeconfig, namespace, QUEUE, "sleep", "300")
         wait_for(
             lambda attempt=attempt: (
-                (t := phase_is(kube, namespace, "poison", "Running")())
+                (t := task_in_phase(kube, namespace, "poison", "Running")())
                 and status(t).get("attempts") == attempt
             ),
             30,
@@ -397,9 +385,11 @@ def test_a_task_whose_runners_always_die_fails_after_its_attempts(
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait()
         if attempt < MAX_ATTEMPTS:
-            wait_for(phase_is(kube, namespace, "poison", "Queued"), SHORT_LEASE + 20, "requeued")
+            wait_for(
+                task_in_phase(kube, namespace, "poison", "Queued"), SHORT_LEASE + 20, "requeued"
+            )
     failed = wait_for(
-        phase_is(kube, namespace, "poison", "Failed"), SHORT_LEASE + 20, "poison Failed"
+        task_in_phase(kube, namespace, "poison", "Failed"), SHORT_LEASE + 20, "poison Failed"
     )
     assert condition(failed, "Ready")["reason"] == "ClaimExpired", status(failed)
     assert "no attempts left" in status(failed)["message"]
@@ -422,7 +412,7 @@ def test_a_stopped_runner_gives_back_its_task_and_its_request(
     wait_for(lambda: queued(kube, namespace, names), 30, "all Queued")
     holders = [work_command(kubeconfig, namespace, SMALL_QUEUE, "sleep", "300") for _ in range(2)]
     for name in names[:2]:
-        wait_for(phase_is(kube, namespace, name, "Running"), 30, f"{name} Running")
+        wait_for(task_in_phase(kube, namespace, name, "Running"), 30, f"{name} Running")
     waiting = work_command(kubeconfig, namespace, SMALL_QUEUE, "true")
     asked = wait_for(
         lambda: (
@@ -439,13 +429,15 @@ def test_a_stopped_runner_gives_back_its_task_and_its_request(
     waiting.send_signal(signal.SIGTERM)
     assert waiting.wait(timeout=30) == 6
     assert claim_of(kube.get("tasks", namespace, "third")) == {}
-    assert phase(kube, namespace, "third") == "Queued"
+    assert task_phase(kube, namespace, "third") == "Queued"
 
     stopped = next(p for p in holders if claim_of(kube.get("tasks", namespace, "first"))[
         "holder"].endswith(f"/{p.pid}"))  # fmt: skip
     stopped.send_signal(signal.SIGTERM)
     assert stopped.wait(timeout=30) == 6
-    back = wait_for(phase_is(kube, namespace, "first", "Queued"), 10, "first back in its queue")
+    back = wait_for(
+        task_in_phase(kube, namespace, "first", "Queued"), 10, "first back in its queue"
+    )
     assert status(back).get("attempts", 0) == 0
     assert any(e.reason == "ClaimReleased" for e in kube.events(namespace, "first"))
 
@@ -479,8 +471,8 @@ def test_filters_select_by_data(
         runner.complete(task, {"took": task.name})
     assert took == ["dns-first", "dns-late"]
     assert runner.claim(QUEUE, dns, wait=1) is None
-    assert phase(kube, namespace, "nmap") == "Queued"
-    assert phase(kube, namespace, "dns-low") == "Queued"
+    assert task_phase(kube, namespace, "nmap") == "Queued"
+    assert task_phase(kube, namespace, "dns-low") == "Queued"
     only_nmap = runner.claim(QUEUE, [Filter("boefje.id", "in", ["nmap", "whois"])], wait=20)
     assert only_nmap is not None
     assert only_nmap.name == "nmap"
@@ -594,7 +586,7 @@ def test_a_claim_is_renewed_and_reported_only_by_its_user(
     with pytest.raises(ClaimLost):
         runner_as(owner_config, namespace, "owner/2").held("held")
     runner.complete(task, {"ok": True})
-    done = wait_for(phase_is(kube, namespace, "held", "Completed"), 30, "held Completed")
+    done = wait_for(task_in_phase(kube, namespace, "held", "Completed"), 30, "held Completed")
     assert json.loads(status(done)["result"]) == {"ok": True}
     refusal = as_user(cluster, owner, namespace, "held", {"status": {"claim": {"message": "x"}}})
     assert "task held is Completed" in refusal, refusal

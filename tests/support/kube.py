@@ -87,3 +87,20 @@ def status(obj: dict[str, Any] | None) -> dict[str, Any]:
 
 def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     return next((c for c in status(obj).get("conditions", []) if c.get("type") == type_), {})
+
+
+def task_phase(kube: Kube, namespace: str, name: str) -> str | None:
+    """A Task's phase; None before it has one, or when it does not exist."""
+    return status(kube.get("tasks", namespace, name)).get("phase")
+
+
+def task_in_phase(
+    kube: Kube, namespace: str, name: str, *phases: str
+) -> Callable[[], dict[str, Any] | None]:
+    """A condition for `wait_for`: the Task, once it is in one of `phases`."""
+
+    def check() -> dict[str, Any] | None:
+        task = kube.get("tasks", namespace, name)
+        return task if status(task).get("phase") in phases else None
+
+    return check
