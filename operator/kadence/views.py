@@ -139,6 +139,8 @@ class WaitingTask:
     schedule: str | None
     waits_for: str | None = None
     """A BufferOne or BufferAll Task held back for the Task of its hash named here."""
+    requested_by: str | None = None
+    """In a pull queue: the runner (holder) that asked for it and waits for the grant."""
 
     def waiting(self, now: datetime) -> timedelta | None:
         return now - self.queued_at if self.queued_at is not None else None
@@ -157,10 +159,13 @@ class QueueView:
     """Slots held, counted as the operator counts them (Dispatched and Running Tasks, a
     Queued Task whose Job exists, the unfinished Job of a deleted Task)."""
     holders: tuple[str, ...]
-    """The Tasks Dispatched or Running."""
+    """The Tasks Dispatched or Running; in a pull queue each with the runner holding it,
+    as `task (runner)`."""
     pending: int
     """Tasks not admitted yet (phase Pending)."""
     waiting: tuple[WaitingTask, ...]
+    pulled: bool = False
+    """Runners claim its Tasks (`queues.pull`); they are not run as Jobs."""
 
     @property
     def shared(self) -> bool:
@@ -245,6 +250,7 @@ def _queue_view(
                 queued_at=parse_time((task.get("status") or {}).get("queuedAt")),
                 schedule=(task["metadata"].get("labels") or {}).get(SCHEDULE_LABEL),
                 waits_for=plan.held_for_work.get(task_key),
+                requested_by=_holder(task),
             )
         )
     if capacity is None and known:
@@ -254,10 +260,25 @@ def _queue_view(
         members=members,
         capacity=capacity,
         in_use=plan.active,
-        holders=tuple(sorted(t["metadata"]["name"] for t in tasks if phase_of(t).active)),
+        holders=tuple(sorted(_holding(t) for t in tasks if phase_of(t).active)),
         pending=len(plan.admit),
         waiting=tuple(waiting),
+        pulled=queues.pull_of(key.scheduler_id) is not None,
     )
+
+
+def _holder(task: Body) -> str | None:
+    """The runner named in a Task's claim (a request or a grant), if any."""
+    claim = (task.get("status") or {}).get("claim") or {}
+    holder = claim.get("holder")
+    return holder if isinstance(holder, str) else None
+
+
+def _holding(task: Body) -> str:
+    """A Task holding a slot, with the runner that holds it when a runner does."""
+    holder = _holder(task)
+    name: str = task["metadata"]["name"]
+    return f"{name} ({holder})" if holder else name
 
 
 def queue_title(view: QueueView) -> str:
@@ -265,7 +286,8 @@ def queue_title(view: QueueView) -> str:
     if view.shared:
         name = f"{view.queue.scheduler_id} (shared by {', '.join(view.members)})"
     capacity = "unknown" if view.capacity is None else str(view.capacity)
-    title = f"Queue {name}: {view.in_use}/{capacity} in use, {len(view.waiting)} waiting"
+    pulled = " (pulled by runners)" if view.pulled else ""
+    title = f"Queue {name}{pulled}: {view.in_use}/{capacity} in use, {len(view.waiting)} waiting"
     if view.pending:
         title += f", {view.pending} not admitted yet"
     return title
@@ -279,6 +301,8 @@ def render_queues(views: Sequence[QueueView], now: datetime, *, wide: bool = Fal
             headers.insert(1, "NAMESPACE")
         if wide:
             headers += ["QUEUED", "SCHEDULE", "WAITS FOR"]
+            if view.pulled:
+                headers.append("REQUESTED BY")
         rows = []
         for item in view.waiting:
             waited = item.waiting(now)
@@ -293,6 +317,8 @@ def render_queues(views: Sequence[QueueView], now: datetime, *, wide: bool = Fal
                 row.insert(1, item.namespace)
             if wide:
                 row += [rfc3339(item.queued_at), item.schedule or "-", item.waits_for or "-"]
+                if view.pulled:
+                    row.append(item.requested_by or "-")
             rows.append(row)
         lines = [queue_title(view)]
         if wide and view.holders:
@@ -311,6 +337,7 @@ def queues_document(views: Sequence[QueueView], now: datetime) -> dict[str, Any]
                 "namespace": view.queue.namespace,
                 "schedulerId": view.queue.scheduler_id,
                 "shared": view.shared,
+                "pulled": view.pulled,
                 "namespaces": list(view.members),
                 "capacity": view.capacity,
                 "inUse": view.in_use,
@@ -331,6 +358,7 @@ def queues_document(views: Sequence[QueueView], now: datetime) -> dict[str, Any]
                         ),
                         "schedule": item.schedule,
                         "waitsFor": item.waits_for,
+                        "requestedBy": item.requested_by,
                     }
                     for item in view.waiting
                 ],

@@ -403,6 +403,7 @@ def test_a_queue_as_a_table_and_as_json() -> None:
         "waitingSeconds": 60.0,
         "schedule": "nightly",
         "waitsFor": None,
+        "requestedBy": None,
     }
 
 
