@@ -9,8 +9,10 @@ controls, and which Jobs a queue has.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from kadence.models import FINISHED_PHASES
 from kadence.naming import SCHEDULER_ID_LABEL
@@ -32,17 +34,36 @@ def _newer(old: Body | None, new: Body) -> bool:
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
+SHARED_TEXT = 64
+"""Strings up to this length are shared between bodies (`compact`): keys, phases, reasons,
+timestamps and names repeat across thousands of objects; long free text rarely does."""
+
+
+def compact(value: Any) -> Any:
+    """A copy of decoded JSON whose keys and short strings are interned, so that every body
+    in the store shares one copy of each. Each watch event is decoded on its own, with new
+    strings for every key: 10,000 Schedules take about half the memory this way."""
+    if isinstance(value, dict):
+        return {sys.intern(key): compact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [compact(item) for item in value]
+    if isinstance(value, str) and len(value) <= SHARED_TEXT:
+        return sys.intern(value)
+    return value
+
+
 def slim(body: Body, *, keep_spec: bool = True) -> Body:
     """The body without what the operator never reads: managedFields, kubectl's copy of
-    the last applied object, and (for a Job) its spec. Memory is then bounded by what
-    users write into the fields kadence uses, not by every client's bookkeeping."""
+    the last applied object, and (for a Job) its spec; compacted. Memory is then bounded by
+    what users write into the fields kadence uses, not by every client's bookkeeping."""
     meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
     annotations = meta.get("annotations")
     if annotations and LAST_APPLIED in annotations:
         meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     slimmed = {k: v for k, v in body.items() if k != "spec" or keep_spec}
     slimmed["metadata"] = meta
-    return slimmed
+    compacted: Body = compact(slimmed)
+    return compacted
 
 
 def _finished(task: Body) -> bool:

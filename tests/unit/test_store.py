@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -128,6 +129,26 @@ def test_the_store_keeps_only_what_the_operator_reads() -> None:
     store.put_job(big)
     assert "spec" not in store.jobs[("ns", "t")], "a Job's spec is never read"
     assert store.job_of(kept) is store.jobs[("ns", "t")]
+
+
+def test_bodies_in_the_store_share_their_keys_and_short_strings() -> None:
+    """Each watch event is decoded on its own; the store keeps one copy of each key and
+    short value across bodies, and the bodies stay equal to what was put."""
+    store = Store()
+    first, second = owned("t1", 1, "uid-s", "Running"), owned("t2", 1, "uid-s", "Running")
+    long_text = "".join(["x"] * 200)
+    first["status"]["message"] = long_text
+    store.put_task(json.loads(json.dumps(first)))
+    store.put_task(json.loads(json.dumps(second)))
+    a, b = store.tasks[("ns", "t1")], store.tasks[("ns", "t2")]
+    assert a == first
+    assert b == second
+    phase_key_a = next(k for k in a["status"] if k == "phase")
+    phase_key_b = next(k for k in b["status"] if k == "phase")
+    assert phase_key_a is phase_key_b
+    assert a["status"]["phase"] is b["status"]["phase"]
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+    assert a["status"]["message"] == long_text, "long text is kept as it is"
 
 
 @pytest.mark.parametrize(
