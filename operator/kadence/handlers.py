@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 
 RELIST_SECONDS = 300.0
 RELIST_AFTER_LISTING = 2.0
-"""Seconds after kopf lists a kind again before the store is checked against a full list:
-one list for the whole burst of listed objects."""
+"""Seconds after the last object kopf listed again before the store is checked against a
+full list: one list for the whole burst of listed objects."""
+RELIST_LISTING_LONGEST = 60.0
+"""However long kopf's listing goes on, the store is checked this many seconds after it
+began at the latest."""
 DRAIN_SECONDS = 10.0
 """On a clean shutdown, how long the reconciles in flight may take to finish."""
 
@@ -93,6 +96,7 @@ class Runtime:
         self._loops: list[asyncio.Task[None]] = []
         self._leading_loops: list[asyncio.Task[None]] = []
         self._relist_soon: asyncio.TimerHandle | None = None
+        self._listing_began = 0.0
 
     @property
     def controllers(self) -> tuple[ScheduleController, TaskController, QueueController]:
@@ -213,12 +217,18 @@ class Runtime:
     def listed(self) -> None:
         """kopf listed a kind again (at start, or after its watch expired with 410 Gone or
         broke): what was deleted meanwhile came with no event, so list everything soon
-        and forget it. One list follows a burst of listed objects."""
-        if self._relist_soon is not None or not self.started:
+        and forget it. One list follows a burst of listed objects, once it is over: kopf
+        hands 10,000 listed Schedules on one by one over many seconds, and a full list
+        of everything each time a short timer ran out cost several lists per burst."""
+        if not self.started:
             return
-        self._relist_soon = asyncio.get_running_loop().call_later(
-            RELIST_AFTER_LISTING, self._relist_now
-        )
+        loop = asyncio.get_running_loop()
+        if self._relist_soon is None:
+            self._listing_began = loop.time()
+        else:
+            self._relist_soon.cancel()
+        at = min(loop.time() + RELIST_AFTER_LISTING, self._listing_began + RELIST_LISTING_LONGEST)
+        self._relist_soon = loop.call_at(at, self._relist_now)
 
     def _relist_now(self) -> None:
         self._relist_soon = None
