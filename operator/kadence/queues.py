@@ -34,13 +34,14 @@ from kadence.resources import (
     waiting_since,
 )
 from kadence.status import JOB_REFUSED, parse_time
-from kadence.status_writer import StatusWriter
+from kadence.status_writer import Mutation, StatusWriter
 from kadence.store import Body, Key, Store, key_of
 from kadence.task_plan import (
     Admission,
     QueueRules,
     claim_of,
     grant_claim,
+    in_turn,
     plan_queue,
     transition,
     withdraw_request,
@@ -117,8 +118,9 @@ class QueueController:
         # A Task that waits for its work, not for a slot, is not what a queue's wait measures.
         slot_waiters = [task for task in tasks if key_of(task) not in plan.held_for_work]
         self._observe(queue, slot_waiters, plan.depth, plan.active, rules.capacity)
+        joining = {admission.key: admission for admission in plan.admit if admission.dispatch}
         await asyncio.gather(*(self._admit(admission, now) for admission in plan.admit))
-        await asyncio.gather(*(self._start(sid, key) for key in plan.dispatch))
+        await asyncio.gather(*(self._start(sid, key, joining.get(key)) for key in plan.dispatch))
         await asyncio.gather(*(self._grant(sid, key, now) for key in plan.grant))
         await asyncio.gather(
             *(self._status.update(key, withdraw_request(now)) for key in plan.withdraw)
@@ -166,10 +168,9 @@ class QueueController:
             labels = {SCHEDULER_ID_LABEL: self._queue_of(key), TRIGGER_LABEL: TRIGGER_MANUAL}
             patch = {"metadata": {"labels": labels}}
             self._store.put_task(await self._kube.patch("tasks", *key, patch))
-        await self._status.update(
-            key,
-            transition(admission.phase, now, reason=admission.reason, message=admission.message),
-        )
+        if admission.dispatch:
+            return  # its status is written once, as it leaves (`_start`)
+        await self._status.update(key, _joined(admission, now))
 
     async def _say(self, key: Key, message: str, now: datetime) -> None:
         """A Queued Task's message: what it waits for (it stays Queued)."""
@@ -179,11 +180,14 @@ class QueueController:
         task = self._store.tasks.get(key)
         return scheduler_of(task) if task is not None else ""
 
-    async def _start(self, scheduler_id: str, key: Key) -> None:
+    async def _start(self, scheduler_id: str, key: Key, joining: Admission | None) -> None:
         """Create the Task's Job, then mark it Dispatched; a Job that cannot be made fails
-        the Task with the reason, so its slot is never held by something that cannot run."""
+        the Task with the reason, so its slot is never held by something that cannot run.
+        A Task `joining` the queue in this pass goes from Pending to Dispatched in one
+        write, its queuedAt and dispatchedAt the same instant."""
         task = self._store.tasks.get(key)
-        if task is None or phase_of(task) is not TaskPhase.QUEUED:
+        expected = TaskPhase.PENDING if joining is not None else TaskPhase.QUEUED
+        if task is None or phase_of(task) is not expected:
             return
         now = self._now()
         account = service_account_of(task)
@@ -205,9 +209,11 @@ class QueueController:
         self._store.put_job(job)
         crash_point("job-created", key[0])
         name = job["metadata"]["name"]
+        dispatched = transition(
+            TaskPhase.DISPATCHED, now, message=f"running as Job {name}", job_name=name
+        )
         await self._status.update(
-            key,
-            transition(TaskPhase.DISPATCHED, now, message=f"running as Job {name}", job_name=name),
+            key, dispatched if joining is None else in_turn(_joined(joining, now), dispatched)
         )
         self._dispatched(task, scheduler_id, now)
         log.info("task %s/%s: dispatched as Job %s", *key, name)
@@ -237,10 +243,10 @@ class QueueController:
 
     @staticmethod
     def _waited(task: Body, label: str, now: datetime) -> None:
-        queued_at = parse_time((task.get("status") or {}).get("queuedAt"))
-        if queued_at is not None:
-            wait = max((now - queued_at).total_seconds(), 0.0)
-            metrics.TASK_WAIT.labels(scheduler_id=label).observe(wait)
+        """How long it waited in its queue: none when it left as it joined."""
+        queued_at = parse_time((task.get("status") or {}).get("queuedAt")) or now
+        wait = max((now - queued_at).total_seconds(), 0.0)
+        metrics.TASK_WAIT.labels(scheduler_id=label).observe(wait)
 
     async def _create_job(self, task: Body) -> Body:
         """Create the Job; one that exists already is taken only if this Task controls it."""
@@ -261,3 +267,8 @@ class QueueController:
         await self._status.update(
             key_of(task), transition(TaskPhase.FAILED, now, reason=JOB_REFUSED, message=message)
         )
+
+
+def _joined(admission: Admission, now: datetime) -> Mutation[TaskStatus]:
+    """The status write of an admission: Queued, or refused with its reason."""
+    return transition(admission.phase, now, reason=admission.reason, message=admission.message)

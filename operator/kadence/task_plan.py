@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter, deque
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from kadence.config import PullQueue
@@ -62,6 +62,9 @@ class Admission:
     label: bool = False
     """Give a Task made by hand the labels every Task carries: `kadence.dev/scheduler-id`,
     and `kadence.dev/trigger: manual`."""
+    dispatch: bool = False
+    """It joins the queue and leaves it in the same pass (a slot is free): its Job is made
+    and one status write takes it from Pending through Queued to Dispatched."""
 
 
 def transition(
@@ -85,6 +88,22 @@ def transition(
             message=message,
             job_name=job_name,
         )
+
+    return mutation
+
+
+def in_turn(
+    *mutations: Callable[[TaskStatus, Body], TaskStatus | None],
+) -> Callable[[TaskStatus, Body], TaskStatus | None]:
+    """Several mutations as one, each applied to what the one before made (one write)."""
+
+    def mutation(status: TaskStatus, task: Body) -> TaskStatus | None:
+        changed = None
+        for step in mutations:
+            new = step(status, task)
+            if new is not None:
+                status = changed = new
+        return changed
 
     return mutation
 
@@ -201,6 +220,10 @@ def plan_queue(
                 serial_queued[key_of(task)] = task
 
     admit = _admissions(pending, holding, rules)
+    if not rules.pull:
+        joining, holding_slots = _joining(pending, admit, jobs_by_owner)
+        queued.extend(joining)
+        slots.update(holding_slots)
     active = sum(slots.values())
     requests, withdraw = claim_requests(waiting, now) if rules.pull else ({}, ())
     waits = serial_waits(queued, {work: item.name for work, item in busy.items()})
@@ -219,6 +242,8 @@ def plan_queue(
     leaving = tuple((item.namespace, item.name) for item in heads)
     dispatch = () if rules.pull else leaving
     grant = leaving if rules.pull else ()
+    scheduler_id = scheduler_of(tasks[0]) if tasks else ""
+    admit = tuple(_joined(admission, dispatch, waits, scheduler_id) for admission in admit)
     return QueuePlan(
         admit=admit,
         dispatch=dispatch,
@@ -235,6 +260,41 @@ def plan_queue(
             != (task.get("status") or {}).get("message")
         ),
         held_for_work=waits,
+    )
+
+
+def _joining(
+    pending: Sequence[Body], admit: Sequence[Admission], jobs_by_owner: Mapping[str, Body]
+) -> tuple[list[QueueItem], list[str]]:
+    """The Tasks admitted in this pass, which may leave in it too (one status write instead
+    of two), and the namespaces of those whose Job exists already (a crash came after the
+    Job): these hold their slot and move on with their Job (`plan_task`), as a Queued one
+    does."""
+    admitted = {admission.key for admission in admit if admission.phase is TaskPhase.QUEUED}
+    joining: list[QueueItem] = []
+    holding: list[str] = []
+    for task in pending:
+        if key_of(task) not in admitted:
+            continue
+        item = queue_item(task)
+        if _uid(task) in jobs_by_owner:
+            holding.append(item.namespace)
+        else:
+            joining.append(item)
+    return joining, holding
+
+
+def _joined(
+    admission: Admission, dispatch: Container[Key], waits: Mapping[Key, str], scheduler_id: str
+) -> Admission:
+    """An admission to the queue as this pass leaves it: dispatched at once, or waiting
+    (for a Task of its work, when one holds it back)."""
+    if admission.phase is not TaskPhase.QUEUED:
+        return admission
+    return replace(
+        admission,
+        dispatch=admission.key in dispatch,
+        message=waiting_message(waits.get(admission.key), scheduler_id),
     )
 
 

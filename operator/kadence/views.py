@@ -236,8 +236,10 @@ def _queue_view(
     )
     plan = plan_queue(tasks, store.jobs_by_owner, jobs, store.task_uids, everyone)
     by_key = {key_of(task): task for task in tasks}
+    not_admitted = {admission.key for admission in plan.admit}
     waiting = []
-    for position, task_key in enumerate(plan.dispatch, start=1):
+    queued = [task_key for task_key in plan.dispatch if task_key not in not_admitted]
+    for position, task_key in enumerate(queued, start=1):
         task = by_key[task_key]
         item = queue_item(task)
         waiting.append(

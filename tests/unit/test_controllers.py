@@ -239,6 +239,7 @@ def test_queue_admits_a_manual_task_labelling_it_first() -> None:
     asyncio.run(world.queues.reconcile(QUEUE))
     assert world.kube.actions == [
         ("patch", "tasks", "by-hand"),
+        ("create", "jobs", "by-hand"),
         ("patch_status", "tasks", "by-hand"),
     ]
     stored = world.kube.objects[("tasks", "ns", "by-hand")]
@@ -246,7 +247,30 @@ def test_queue_admits_a_manual_task_labelling_it_first() -> None:
         "kadence.dev/scheduler-id": "q",
         "kadence.dev/trigger": "manual",
     }
-    assert stored["status"]["phase"] == "Queued"
+    assert stored["status"]["phase"] == "Dispatched"
+
+
+def test_queue_a_new_task_with_a_free_slot_is_dispatched_in_one_status_write() -> None:
+    world = World(JUST_AFTER_THE_HOUR)
+    world.task("new")
+    asyncio.run(world.queues.reconcile(QUEUE))
+    assert world.kube.actions == [("create", "jobs", "new"), ("patch_status", "tasks", "new")]
+    status = world.store.tasks[("ns", "new")]["status"]
+    assert status["phase"] == "Dispatched"
+    assert status["jobName"] == "new"
+    assert status["queuedAt"] == status["dispatchedAt"] == "2026-06-01T10:00:02Z"
+
+
+def test_queue_a_new_task_with_no_free_slot_is_queued() -> None:
+    world = World(
+        JUST_AFTER_THE_HOUR, OperatorConfig.model_validate({"queues": {"capacity": {"q": 1}}})
+    )
+    world.task("running", "Running")
+    world.job("running", active=1)
+    world.task("new")
+    asyncio.run(world.queues.reconcile(QUEUE))
+    assert world.kube.actions == [("patch_status", "tasks", "new")]
+    assert world.store.tasks[("ns", "new")]["status"]["phase"] == "Queued"
 
 
 def test_queue_missing_service_account_fails_the_task() -> None:

@@ -179,6 +179,7 @@ QUEUE_CASES = [
             task("m3", data={"same": 1}, created="2026-06-01T10:00:03Z"),
         ],
         admit=[("m1", P.QUEUED), ("m2", P.CANCELLED), ("m3", P.CANCELLED)],
+        dispatch=["m1"],
     ),
     QueueCase(
         "a manual task whose work is already running is cancelled",
@@ -258,6 +259,7 @@ QUEUE_CASES = [
         shared=True,
         priorities=(0, 100),
         admit=[("jump", P.FAILED), ("ok", P.QUEUED)],
+        dispatch=["ok"],
     ),
     QueueCase(
         "buffered: never a second one of its work while one runs; other work passes it",
@@ -332,6 +334,46 @@ QUEUE_CASES = [
         dispatch=["b2", "other"],
         active=1,
     ),
+    QueueCase(
+        "a new task with a free slot joins and leaves the queue in the same pass",
+        [task("new", by_schedule=True), task("r", "Running")],
+        jobs=[job("r", active=1)],
+        capacity=2,
+        admit=[("new", P.QUEUED)],
+        dispatch=["new"],
+        active=1,
+    ),
+    QueueCase(
+        "a new task with no free slot joins the queue and waits",
+        [task("new", by_schedule=True), task("r", "Running")],
+        jobs=[job("r", active=1)],
+        admit=[("new", P.QUEUED)],
+        active=1,
+    ),
+    QueueCase(
+        "new tasks take their place in the order: a new one of lower priority passes a queued one",
+        [task("old", "Queued", priority=5), task("new", by_schedule=True, priority=1)],
+        admit=[("new", P.QUEUED)],
+        dispatch=["new"],
+    ),
+    QueueCase(
+        "a new task whose Job exists (a crash after the Job) holds its slot and is not made again",
+        [
+            task("crashed", by_schedule=True),
+            task("next", by_schedule=True, created="2026-06-01T10:00:05Z"),
+        ],
+        jobs=[job("crashed", active=1)],
+        admit=[("crashed", P.QUEUED), ("next", P.QUEUED)],
+        active=1,
+    ),
+    QueueCase(
+        "a new buffered task behind a running one of its work says so as it joins",
+        [buffered("b1", "Running"), buffered("b2", None, created="2026-06-01T10:00:05Z")],
+        jobs=[job("b1", active=1)],
+        capacity=5,
+        admit=[("b2", P.QUEUED)],
+        active=1,
+    ),
 ]
 
 
@@ -349,9 +391,24 @@ def test_plan_queue(case: QueueCase) -> None:
     )
     plan = plan_queue(case.tasks, jobs_by_owner, case.jobs, known, rules)
     assert [(a.key[1], a.phase) for a in plan.admit] == case.admit
+    assert [a.key[1] for a in plan.admit if a.dispatch] == [
+        a.key[1] for a in plan.admit if a.key in plan.dispatch
+    ], "an admission leaves at once exactly when the pass dispatches it"
     assert [name for _, name in plan.dispatch] == case.dispatch
     assert plan.active == case.active
     assert [(name, message) for (_, name), message in plan.messages] == case.messages
+
+
+def test_a_new_task_held_back_by_its_work_says_what_it_waits_for_as_it_joins() -> None:
+    plan = plan_queue(
+        [buffered("b1", "Running"), buffered("b2", None, created="2026-06-01T10:00:05Z")],
+        {"uid-b1": job("b1", active=1)}, [job("b1", active=1)], {"uid-b1", "uid-b2"},
+        QueueRules(5),
+    )  # fmt: skip
+    assert [(a.key[1], a.message, a.dispatch) for a in plan.admit] == [
+        ("b2", waiting_for("b1"), False)
+    ]
+    assert plan.messages == (), "no second write to say it"
 
 
 def test_admission_says_why_and_labels_a_task_made_by_hand() -> None:
@@ -365,7 +422,9 @@ def test_admission_says_why_and_labels_a_task_made_by_hand() -> None:
         ),
     )
     queued = plan_queue([task("m2")], {}, [], set(), QueueRules(1)).admit
-    assert queued == (Admission(("ns", "m2"), P.QUEUED, None, "waiting in queue q", False),)
+    assert queued == (
+        Admission(("ns", "m2"), P.QUEUED, None, "waiting in queue q", False, dispatch=True),
+    )
     for trigger in (None, "backfill"):  # no trigger label, or a wrong one: labelled manual
         made = task("m3")
         made["metadata"]["labels"] = {"kadence.dev/scheduler-id": "q"}
