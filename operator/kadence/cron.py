@@ -265,6 +265,12 @@ def _gap_end(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
     return _EPOCH + timedelta(seconds=high)
 
 
+PARSED = 65536
+"""How many (expression, zone, name) readings are kept: every Schedule is read at each of
+its reconciles, and parsing (croniter's expansion of `H` above all) was a third of one."""
+
+
+@lru_cache(maxsize=PARSED)
 def parse_cron(expression: str, time_zone: str = "UTC", name: str = "") -> Cron:
     """Parse and validate ``expression`` read in ``time_zone``, hashing ``H`` from ``name``
     (``namespace/name`` of the schedule).
@@ -301,6 +307,13 @@ def parse_cron(expression: str, time_zone: str = "UTC", name: str = "") -> Cron:
         wall_clock=not fields[0].startswith("*") and not fields[1].startswith("*"),
     )
     _check_fires(cron)
+    return _shared(cron)
+
+
+@lru_cache(maxsize=PARSED)
+def _shared(cron: Cron) -> Cron:
+    """One object for equal rules: thousands of Schedules whose `H` chose the same minute
+    and hour in the same zone keep one copy of it, and share `_day_instants`."""
     return cron
 
 

@@ -612,3 +612,20 @@ def test_wrapped_h_draws_from_the_same_hash(
         by_plain = _values(parse_cron(template.format(plain, step), "UTC", name))[field]
         by_wrapped = _values(parse_cron(template.format(wrapped, step), "UTC", name))[field]
         assert by_wrapped == {span[value - low] for value in by_plain}
+
+
+def test_schedules_whose_rules_come_out_equal_share_one_reading() -> None:
+    """Readings are kept and shared: a Schedule read again gets the same rule, and
+    Schedules whose `H` chose the same values in the same zone share one."""
+    first = parse_cron("H H(0-5) * * *", "Europe/Amsterdam", "ns/a")
+    assert parse_cron("H H(0-5) * * *", "Europe/Amsterdam", "ns/a") is first
+    readings = [parse_cron("H H(0-5) * * *", "Europe/Amsterdam", f"ns/s-{i}") for i in range(500)]
+    distinct = {id(reading) for reading in readings}
+    assert len(distinct) == len({reading.resolved for reading in readings}) < len(readings)
+    assert parse_cron("H H(0-5) * * *", "UTC", "ns/a") != first, "the zone is part of the rule"
+
+
+def test_a_refused_expression_is_refused_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(InvalidSchedule):
+            parse_cron("0 0 30 2 *")
