@@ -110,10 +110,11 @@ class QueueController:
         plan = plan_queue(
             tasks,
             self._store.jobs_by_owner,
-            [job for ns in namespaces for job in self._store.queue_jobs(ns, sid)],
+            [job for ns in namespaces for job in self._store.unfinished_jobs(ns, sid)],
             self._store.task_uids,
             rules,
             now=now,
+            item_of=self._store.queue_item,
         )
         # A Task that waits for its work, not for a slot, is not what a queue's wait measures.
         slot_waiters = [task for task in tasks if key_of(task) not in plan.held_for_work]

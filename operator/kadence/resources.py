@@ -227,11 +227,13 @@ def task_hash(task: Body) -> str:
     return work_hash(task.get("spec") or {})
 
 
+SERIAL_POLICIES = frozenset(policy.value for policy in ConcurrencyPolicy if policy.serial)
+
+
 def serial(task: Body) -> bool:
     """Whether the task runs one at a time with the work of its hash (it was made by a
     Schedule whose concurrencyPolicy is BufferOne or BufferAll)."""
-    raw = (task.get("spec") or {}).get("concurrencyPolicy")
-    return raw in set(ConcurrencyPolicy) and ConcurrencyPolicy(raw).serial
+    return (task.get("spec") or {}).get("concurrencyPolicy") in SERIAL_POLICIES
 
 
 def queue_item(task: Body) -> QueueItem:

@@ -4,7 +4,7 @@ It only speeds reads up: every decision can be rebuilt from the API server, whic
 what happens at start-up (a full list before any controller runs). The indexes answer
 the questions the controllers ask: which Tasks a Schedule controls (by its uid), what a
 name in a namespace holds, which Tasks of a queue are unfinished, which Job a Task
-controls, and which Jobs a queue has.
+controls, and which unfinished Jobs a queue has.
 """
 
 from __future__ import annotations
@@ -16,17 +16,29 @@ from typing import Any
 
 from kadence.models import FINISHED_PHASES
 from kadence.naming import SCHEDULER_ID_LABEL
-from kadence.resources import Body, Key, controller_kind, controller_uid, key_of, scheduler_of
+from kadence.queue import QueueItem
+from kadence.resources import (
+    Body,
+    Key,
+    controller_kind,
+    controller_uid,
+    key_of,
+    queue_item,
+    scheduler_of,
+)
+from kadence.status import observe_job
 
 __all__ = ["Body", "Key", "Store", "key_of"]
 
 
 def _newer(old: Body | None, new: Body) -> bool:
-    """Whether `new` is at least as recent as `old` (resourceVersions are etcd revisions)."""
+    """Whether `new` is more recent than `old` (resourceVersions are etcd revisions). The
+    same version is the same object: kept, not copied again (a full list taken on
+    takeover, and the watch event of the store's own write, bring thousands of them)."""
     if old is None:
         return True
     try:
-        return int(new["metadata"]["resourceVersion"]) >= int(old["metadata"]["resourceVersion"])
+        return int(new["metadata"]["resourceVersion"]) > int(old["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
         return True
 
@@ -112,6 +124,7 @@ class Store:
         self._by_namespace: dict[str, dict[str, Body]] = defaultdict(dict)
         self._owned: dict[str, set[Key]] = defaultdict(set)
         self._task_uids: dict[str, Key] = {}
+        self._items: dict[Key, QueueItem] = {}
         self._open: dict[Key, set[Key]] = defaultdict(set)
         self._job_of: dict[str, Body] = {}
         self._queue_jobs: dict[Key, set[Key]] = defaultdict(set)
@@ -148,6 +161,7 @@ class Store:
             self._owned[owner].add(key)
         if not _finished(body):
             self._open[(key[0], scheduler_of(body))].add(key)
+            self._items[key] = queue_item(body)
         return True
 
     def drop_task(self, key: Key) -> Body | None:
@@ -168,6 +182,7 @@ class Store:
             self._owned[owner].discard(key)
             if not self._owned[owner]:
                 del self._owned[owner]
+        self._items.pop(key, None)
         queue = (key[0], scheduler_of(body))
         self._open[queue].discard(key)
         if not self._open[queue]:
@@ -184,6 +199,14 @@ class Store:
     def unfinished(self, namespace: str, scheduler_id: str) -> list[Body]:
         """The unfinished Tasks of one namespace with this schedulerId."""
         return [self.tasks[k] for k in self._open.get((namespace, scheduler_id), ())]
+
+    def queue_item(self, task: Body) -> QueueItem:
+        """`queue_item` of a Task, read once per version: a pass over a queue reads every
+        Task in it, and reading each again (its work's hash above all) cost most of a pass."""
+        key = key_of(task)
+        if self.tasks.get(key) is task and key in self._items:
+            return self._items[key]
+        return queue_item(task)
 
     def queues(self) -> list[Key]:
         """(namespace, schedulerId) pairs that have unfinished Tasks."""
@@ -208,7 +231,8 @@ class Store:
         body = slim(body, keep_spec=False)
         self.jobs[key] = body
         self._job_of[controller_uid(body) or ""] = body
-        self._queue_jobs[_queue_of_job(body)].add(key)
+        if not observe_job(body).phase.finished:
+            self._queue_jobs[_queue_of_job(body)].add(key)
         return True
 
     def drop_job(self, key: Key) -> Body | None:
@@ -222,9 +246,11 @@ class Store:
         if self._job_of.get(owner) is body:
             del self._job_of[owner]
         queue = _queue_of_job(body)
-        self._queue_jobs[queue].discard(key)
-        if not self._queue_jobs[queue]:
-            del self._queue_jobs[queue]
+        unfinished = self._queue_jobs.get(queue)
+        if unfinished is not None:
+            unfinished.discard(key)
+            if not unfinished:
+                del self._queue_jobs[queue]
 
     def job_of(self, task: Body) -> Body | None:
         """The Job the task controls, if there is one."""
@@ -234,7 +260,8 @@ class Store:
     def jobs_by_owner(self) -> Mapping[str, Body]:
         return self._job_of
 
-    def queue_jobs(self, namespace: str, scheduler_id: str) -> list[Body]:
-        """The Jobs of a namespace labelled with this schedulerId (those of deleted Tasks
-        hold their queue's slots)."""
+    def unfinished_jobs(self, namespace: str, scheduler_id: str) -> list[Body]:
+        """The unfinished Jobs of a namespace labelled with this schedulerId (those of
+        deleted Tasks hold their queue's slots). Finished ones are left out here, so that a
+        pass over a queue costs what is running, not every Job its history kept."""
         return [self.jobs[k] for k in self._queue_jobs.get((namespace, scheduler_id), ())]

@@ -162,6 +162,7 @@ def plan_queue(
     rules: QueueRules,
     *,
     now: datetime | None = None,
+    item_of: Callable[[Body], QueueItem] = queue_item,
 ) -> QueuePlan:
     """Admit the queue's Pending Tasks, then dispatch its heads into the free slots.
 
@@ -184,7 +185,8 @@ def plan_queue(
     In a pull queue (`rules.pull`) only the Queued Tasks with a claim request may leave,
     in the same order and within the same slots; each leaves by a grant, not a Job. A
     request older than its lease at `now` is withdrawn instead (without `now`, a view,
-    every request counts).
+    every request counts). `item_of` reads a Task as the queue orders it (`queue_item`, or
+    the store's copy of it).
     """
     waiting: list[Body] = []
     queued: list[QueueItem] = []
@@ -204,7 +206,7 @@ def plan_queue(
         if phase is TaskPhase.PENDING:
             pending.append(task)
             continue
-        item = queue_item(task)
+        item = item_of(task)
         held = holding.get((item.namespace, item.hash))
         if held is None or item.sort_key < held.sort_key:
             holding[(item.namespace, item.hash)] = item
@@ -219,9 +221,9 @@ def plan_queue(
             if item.serial:
                 serial_queued[key_of(task)] = task
 
-    admit = _admissions(pending, holding, rules)
+    admit = _admissions(pending, holding, rules, item_of)
     if not rules.pull:
-        joining, holding_slots = _joining(pending, admit, jobs_by_owner)
+        joining, holding_slots = _joining(pending, admit, jobs_by_owner, item_of)
         queued.extend(joining)
         slots.update(holding_slots)
     active = sum(slots.values())
@@ -264,7 +266,10 @@ def plan_queue(
 
 
 def _joining(
-    pending: Sequence[Body], admit: Sequence[Admission], jobs_by_owner: Mapping[str, Body]
+    pending: Sequence[Body],
+    admit: Sequence[Admission],
+    jobs_by_owner: Mapping[str, Body],
+    item_of: Callable[[Body], QueueItem],
 ) -> tuple[list[QueueItem], list[str]]:
     """The Tasks admitted in this pass, which may leave in it too (one status write instead
     of two), and the namespaces of those whose Job exists already (a crash came after the
@@ -276,7 +281,7 @@ def _joining(
     for task in pending:
         if key_of(task) not in admitted:
             continue
-        item = queue_item(task)
+        item = item_of(task)
         if _uid(task) in jobs_by_owner:
             holding.append(item.namespace)
         else:
@@ -299,13 +304,16 @@ def _joined(
 
 
 def _admissions(
-    pending: Sequence[Body], holding: dict[tuple[str, str], QueueItem], rules: QueueRules
+    pending: Sequence[Body],
+    holding: dict[tuple[str, str], QueueItem],
+    rules: QueueRules,
+    item_of: Callable[[Body], QueueItem],
 ) -> tuple[Admission, ...]:
     """The Pending Tasks' ways into the queue, oldest first; `holding` has the first Task
     of each (namespace, hash) in the queue, and gains those admitted."""
     admit: list[Admission] = []
     for task in sorted(pending, key=_creation_order):
-        key, item = key_of(task), queue_item(task)
+        key, item = key_of(task), item_of(task)
         problem = task_problem(task, pull=rules.pull) or _priority_problem(item, rules)
         manual = controller_kind(task) != "Schedule"
         label = manual and (

@@ -230,7 +230,9 @@ def _queue_view(
     tasks = [
         task for namespace in members for task in store.unfinished(namespace, key.scheduler_id)
     ]
-    jobs = [job for namespace in members for job in store.queue_jobs(namespace, key.scheduler_id)]
+    jobs = [
+        job for namespace in members for job in store.unfinished_jobs(namespace, key.scheduler_id)
+    ]
     everyone = QueueRules(
         capacity=len(tasks) + len(jobs) + 1, shared=sharing is not None, serial=False
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kadence.resources import queue_item
 from kadence.store import Store, stale
 
 
@@ -23,12 +24,12 @@ def task(name: str, version: int, phase: str | None = None, queue: str = "q") ->
 @pytest.mark.parametrize(
     ("first", "second", "kept"),
     [(1, 2, 2), (2, 1, 2), (3, 3, 3)],
-    ids=["newer-replaces", "older-is-ignored", "same-version-replaces"],
+    ids=["newer-replaces", "older-is-ignored", "same-version-is-kept"],
 )
 def test_the_newest_version_wins(first: int, second: int, kept: int) -> None:
     store = Store()
-    store.put_task(task("t", first))
-    store.put_task(task("t", second))
+    assert store.put_task(task("t", first))
+    assert store.put_task(task("t", second)) is (second > first)
     assert store.tasks[("ns", "t")]["metadata"]["resourceVersion"] == str(kept)
 
 
@@ -103,10 +104,24 @@ def test_a_job_is_a_tasks_only_when_the_task_controls_it() -> None:
     assert store.job_of(store.tasks[("ns", "t")]) is None, "controlled by another uid"
     store.put_job(job("t", 7, "uid-t"))
     assert store.job_of(store.tasks[("ns", "t")]) is not None
-    assert [j["metadata"]["name"] for j in store.queue_jobs("ns", "q")] == ["t"]
+    assert [j["metadata"]["name"] for j in store.unfinished_jobs("ns", "q")] == ["t"]
     store.drop_job(("ns", "t"))
     assert store.job_of(store.tasks[("ns", "t")]) is None
-    assert store.queue_jobs("ns", "q") == []
+    assert store.unfinished_jobs("ns", "q") == []
+
+
+def test_a_queue_lists_only_its_unfinished_jobs() -> None:
+    store = Store()
+    running, done = job("running", 1, "uid-running"), job("done", 2, "uid-done")
+    done["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    store.put_job(running)
+    store.put_job(done)
+    assert [j["metadata"]["name"] for j in store.unfinished_jobs("ns", "q")] == ["running"]
+    finished = job("running", 3, "uid-running")
+    finished["status"] = {"conditions": [{"type": "Failed", "status": "True"}]}
+    store.put_job(finished)
+    assert store.unfinished_jobs("ns", "q") == [], "a Job that finishes leaves it"
+    assert set(store.jobs) == {("ns", "running"), ("ns", "done")}, "both are still known"
 
 
 def test_the_store_keeps_only_what_the_operator_reads() -> None:
@@ -174,3 +189,18 @@ def test_stale_objects_are_those_a_full_list_no_longer_has(
     stored = {("ns", "a"): task("a", 5), ("ns", "b"): task("b", 10)}
     found = stale(stored, [task(name, 1) for name in listed], list_version, namespace)
     assert [body["metadata"]["name"] for body in found] == gone
+
+
+def test_a_task_is_read_as_its_queue_orders_it_once_per_version() -> None:
+    store = Store()
+    store.put_task(owned("t", 1, "uid-s", "Queued"))
+    stored = store.tasks[("ns", "t")]
+    assert store.queue_item(stored) == queue_item(stored)
+    assert store.queue_item(stored) is store.queue_item(stored), "kept, not read again"
+    newer = owned("t", 2, "uid-s", "Queued")
+    newer["spec"]["priority"] = 7
+    store.put_task(newer)
+    assert store.queue_item(store.tasks[("ns", "t")]).priority == 7
+    other = owned("t", 3, "uid-s", "Queued")
+    other["spec"]["priority"] = 9
+    assert store.queue_item(other).priority == 9, "a body that is not the stored one is read"
