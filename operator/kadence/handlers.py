@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from kadence.leader import LeaderElector, identity
 from kadence.models import TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL
 from kadence.queues import QueueController
-from kadence.resources import Body, key_of, schedule_key_of, scheduler_of
+from kadence.resources import Body, Key, key_of, schedule_key_of, scheduler_of
 from kadence.schedules import ScheduleController
 from kadence.status_writer import StatusWriter
 from kadence.store import Store, stale
@@ -41,6 +41,11 @@ full list: one list for the whole burst of listed objects."""
 RELIST_LISTING_LONGEST = 60.0
 """However long kopf's listing goes on, the store is checked this many seconds after it
 began at the latest."""
+LIST_RETRY_SECONDS = 2.0
+"""How soon a list that failed as this replica started to lead is tried again."""
+KINDS = ("schedules", "tasks", "jobs")
+KINDS_OF_QUEUES = ("tasks", "jobs")
+"""What the queues and the Task controller read: listed before the Schedules."""
 DRAIN_SECONDS = 10.0
 """On a clean shutdown, how long the reconciles in flight may take to finish."""
 
@@ -97,6 +102,12 @@ class Runtime:
         self._leading_loops: list[asyncio.Task[None]] = []
         self._relist_soon: asyncio.TimerHandle | None = None
         self._listing_began = 0.0
+        self._listed: set[str] = set()
+        self._kinds: dict[str, tuple[Mapping[Key, Body], Callable[[str, Body], None]]] = {
+            "schedules": (self.store.schedules, self.schedule_event),
+            "tasks": (self.store.tasks, self.task_event),
+            "jobs": (self.store.jobs, self.job_event),
+        }
 
     @property
     def controllers(self) -> tuple[ScheduleController, TaskController, QueueController]:
@@ -123,12 +134,15 @@ class Runtime:
     async def start(self) -> None:
         """Load every Task and Job first, so that no reconcile decides on half a world; and
         know whether the admission policies are in place before any Job could be made.
-        Then lead at once (no leader election), or compete for the Lease."""
-        for namespace in self._scopes():
-            for task in (await self.kube.list("tasks", namespace)).items:
-                self.store.put_task(task)
-            for job in (await self.kube.list_jobs(TASK_LABEL, namespace)).items:
-                self.store.put_job(job)
+        Then lead at once (no leader election), or compete for the Lease.
+
+        With leader election the Lease is tried once first: a replica that takes it at once
+        (a restart) lists as it starts to lead (`_lead`), and a standby lists now, to
+        take over warm. Either way everything is listed once, not twice."""
+        if self.elector is not None:
+            await self.elector.try_once()
+        if not self.may_write():
+            await self.relist(KINDS_OF_QUEUES, refresh=True)
         if self.guard is not None:
             await self.guard.check()
             self._loops.append(asyncio.create_task(self.guard.run(), name="kadence-guard"))
@@ -147,20 +161,39 @@ class Runtime:
     async def _lead(self) -> None:
         """Start acting. A replica that takes over lists everything again first, so that it
         decides on a world at least as new as the moment it won the Lease (its watches may
-        lag what the old leader wrote last), and reconciles every object once."""
-        if self.elector is not None:
-            try:
-                await self.relist(refresh=True)
-            except ApiError as error:
-                log.warning("listing on takeover failed; acting on the watched state: %s", error)
-        for key in list(self.store.schedules):
-            self.schedules.queue.add(key)
+        lag what the old leader wrote last), and reconciles every object once.
+
+        Tasks and Jobs come first and their controllers start on them: a queue needs
+        nothing else, so the first dispatch does not wait for the list of every Schedule
+        (the largest by far: 10,000 of them are 28 MB)."""
+        await self._take_over(KINDS_OF_QUEUES)
         for key in list(self.store.tasks):
             self.tasks.queue.add(key)
         self.queues.add_all()
-        for controller in self.controllers:
-            controller.queue.start()
+        self.tasks.queue.start()
+        self.queues.queue.start()
         self._leading_loops = [asyncio.create_task(self.queues.resync(), name="kadence-resync")]
+        await self._take_over(("schedules",))
+        for key in list(self.store.schedules):
+            self.schedules.queue.add(key)
+        self.schedules.queue.start()
+
+    async def _take_over(self, kinds: Sequence[str]) -> None:
+        """List `kinds` as this replica starts to lead. If that fails, a store that was
+        listed before (a warm standby) is acted on as watched; one never listed is not:
+        no decision is made on half a world."""
+        while True:
+            try:
+                await self.relist(kinds, refresh=True)
+                return
+            except ApiError as error:
+                if self._listed.issuperset(kinds):
+                    log.warning(
+                        "listing on takeover failed; acting on the watched state: %s", error
+                    )
+                    return
+                log.warning("listing %s failed; trying again: %s", ", ".join(kinds), error)
+            await asyncio.sleep(LIST_RETRY_SECONDS)
 
     async def _follow(self) -> None:
         """Stop acting (the Lease is lost): the workers stop, the watches go on."""
@@ -195,24 +228,23 @@ class Runtime:
             except ApiError as error:
                 log.warning("re-list failed, trying again later: %s", error)
 
-    async def relist(self, *, refresh: bool = False) -> None:
-        """List everything and forget what no longer exists; with `refresh`, also take in
-        what the list shows (newer than the store only) and mark it dirty."""
+    async def relist(self, kinds: Sequence[str] = KINDS, *, refresh: bool = False) -> None:
+        """List every object of `kinds` and forget what no longer exists; with `refresh`,
+        also take in what the list shows (newer than the store only) and mark it dirty."""
         for namespace in self._scopes():
-            schedules = await self.kube.list("schedules", namespace)
-            tasks = await self.kube.list("tasks", namespace)
-            jobs = await self.kube.list_jobs(TASK_LABEL, namespace)
-            for listing, stored, handle in (
-                (schedules, self.store.schedules, self.schedule_event),
-                (tasks, self.store.tasks, self.task_event),
-                (jobs, self.store.jobs, self.job_event),
-            ):
+            for kind in kinds:
+                if kind == "jobs":
+                    listing = await self.kube.list_jobs(TASK_LABEL, namespace)
+                else:
+                    listing = await self.kube.list(kind, namespace)
+                stored, handle = self._kinds[kind]
                 for body in stale(stored, listing.items, listing.resource_version, namespace):
                     log.info("%s/%s no longer exists; forgotten", *key_of(body))
                     handle("DELETED", body)
                 if refresh:
                     for body in listing.items:
                         handle("MODIFIED", body)
+                self._listed.add(kind)
 
     def listed(self) -> None:
         """kopf listed a kind again (at start, or after its watch expired with 410 Gone or
@@ -307,12 +339,39 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_via_client(**kwargs)
 
 
+KOPF_WORKERS = 64
+"""kopf's per-object workers that may run at once. Unbounded, a listing of 10,000 objects
+starts 10,000 of them together, and every other coroutine (a dispatch at start-up) waits
+behind all of them in the event loop."""
+KOPF_WORKER_IDLE = 1.0
+"""Seconds a per-object worker waits for another event of its object before it ends (kopf:
+5), so that a listing does not leave thousands of idle workers behind."""
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No copy of what was last handled: kadence has only `on.event` handlers, so kopf never
+    compares an object with its previous state, yet its default storage deep-copied every
+    body of every event to be able to (an eighth of the event loop at start-up)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.enabled = False
     settings.scanning.disabled = True  # no CRD or namespace lookups: its RBAC has neither
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    settings.persistence.diffbase_storage = NoDiffBase()
+    settings.queueing.worker_limit = KOPF_WORKERS
+    settings.queueing.idle_timeout = KOPF_WORKER_IDLE
     await runtime_of(memo).start()
 
 
