@@ -21,7 +21,7 @@ from kadence import GROUP, VERSION, metrics
 from kadence.background import spawn
 from kadence.config import OperatorConfig
 from kadence.guard import AdmissionGuard
-from kadence.kube import ApiError, Kube, default_namespace
+from kadence.kube import LIST_PAGE, ApiError, Kube, default_namespace
 from kadence.leader import LeaderElector, identity
 from kadence.models import TaskStatus
 from kadence.naming import SCHEDULER_ID_LABEL, TASK_LABEL
@@ -233,17 +233,19 @@ class Runtime:
         also take in what the list shows (newer than the store only) and mark it dirty."""
         for namespace in self._scopes():
             for kind in kinds:
-                if kind == "jobs":
-                    listing = await self.kube.list_jobs(TASK_LABEL, namespace)
-                else:
-                    listing = await self.kube.list(kind, namespace)
                 stored, handle = self._kinds[kind]
-                for body in stale(stored, listing.items, listing.resource_version, namespace):
+                present: set[Key] = set()
+                version = ""
+                selector = TASK_LABEL if kind == "jobs" else ""
+                async for page in self.kube.pages(kind, namespace, selector):
+                    version = page.resource_version
+                    present.update(key_of(body) for body in page.items)
+                    if refresh:
+                        for body in page.items:
+                            handle("MODIFIED", body)
+                for body in stale(stored, present, version, namespace):
                     log.info("%s/%s no longer exists; forgotten", *key_of(body))
                     handle("DELETED", body)
-                if refresh:
-                    for body in listing.items:
-                        handle("MODIFIED", body)
                 self._listed.add(kind)
 
     def listed(self) -> None:
@@ -370,6 +372,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
     settings.persistence.diffbase_storage = NoDiffBase()
+    settings.watching.chunk_size = LIST_PAGE
     settings.queueing.worker_limit = KOPF_WORKERS
     settings.queueing.idle_timeout = KOPF_WORKER_IDLE
     await runtime_of(memo).start()

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +29,8 @@ from kadence.background import spawn
 log = logging.getLogger(__name__)
 
 API_THREADS = 32
+LIST_PAGE = 500
+"""Objects per page of a list (`Kube.pages`; kopf's lists use the same)."""
 LEASE_TIMEOUT = 5.0
 """Seconds a Lease request may take: a renewal stuck longer than this is a failed one."""
 LEASE_WATCH_SECONDS = 300
@@ -263,19 +265,6 @@ class Kube:
         )  # fmt: skip
         return _json_object(obj)
 
-    async def list(self, plural: str, namespace: str | None = None) -> Listing:
-        if namespace:
-            result = await self._call(
-                "list", plural, self._custom.list_namespaced_custom_object,
-                GROUP, VERSION, namespace, plural,
-            )  # fmt: skip
-        else:
-            result = await self._call(
-                "list", plural, self._custom.list_cluster_custom_object, GROUP, VERSION, plural
-            )
-        listed = _json_object(result)
-        return Listing(listed.get("items", []), str(listed["metadata"]["resourceVersion"]))
-
     async def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         namespace = body["metadata"]["namespace"]
         created = await self._call(
@@ -331,19 +320,35 @@ class Kube:
         )  # fmt: skip
         return _decoded(job)
 
-    async def list_jobs(self, label_selector: str, namespace: str | None = None) -> Listing:
-        if namespace:
-            jobs = await self._call(
-                "list", "jobs", self._batch.list_namespaced_job, namespace,
-                label_selector=label_selector, _preload_content=False,
-            )  # fmt: skip
-        else:
-            jobs = await self._call(
-                "list", "jobs", self._batch.list_job_for_all_namespaces,
-                label_selector=label_selector, _preload_content=False,
-            )  # fmt: skip
-        listed = _decoded(jobs)
-        return Listing(listed.get("items") or [], str(listed["metadata"].get("resourceVersion")))
+    async def pages(
+        self, plural: str, namespace: str | None = None, label_selector: str = ""
+    ) -> AsyncIterator[Listing]:
+        """Every object of a kind, a page at a time (`LIST_PAGE` objects): only one page is
+        decoded at once, so listing 10,000 Schedules (28 MB of JSON, ten times that as
+        Python objects) costs the memory of a page. Each page carries the resourceVersion
+        of the whole list."""
+        token = ""
+        while True:
+            paging: dict[str, Any] = {"limit": LIST_PAGE, "_preload_content": False}
+            if token:
+                paging["_continue"] = token
+            if plural == "jobs" and namespace:
+                fn: Callable[..., Any] = self._batch.list_namespaced_job
+                args: tuple[Any, ...] = (namespace,)
+            elif plural == "jobs":
+                fn, args = self._batch.list_job_for_all_namespaces, ()
+            elif namespace:
+                fn = self._custom.list_namespaced_custom_object
+                args = (GROUP, VERSION, namespace, plural)
+            else:
+                fn, args = self._custom.list_cluster_custom_object, (GROUP, VERSION, plural)
+            selector = {"label_selector": label_selector} if label_selector else {}
+            page = _decoded(await self._call("list", plural, fn, *args, **selector, **paging))
+            meta = page.get("metadata") or {}
+            yield Listing(page.get("items") or [], str(meta.get("resourceVersion")))
+            token = meta.get("continue") or ""
+            if not token:
+                return
 
     async def service_account_exists(self, namespace: str, name: str) -> bool:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 from kadence.models import FINISHED_PHASES
@@ -88,7 +88,7 @@ def _queue_of_job(job: Body) -> Key:
 
 
 def stale(
-    stored: Mapping[Key, Body], listed: Iterable[Body], list_version: str, namespace: str | None
+    stored: Mapping[Key, Body], present: Container[Key], list_version: str, namespace: str | None
 ) -> list[Body]:
     """What the store holds (of one namespace, if given) that a full list no longer has.
 
@@ -96,7 +96,6 @@ def stale(
     between, so such objects would linger as ghosts. Only objects the list must have seen
     count: one the store got after the list was read (a newer resourceVersion) stays.
     """
-    present = {key_of(body) for body in listed}
     try:
         seen_up_to = int(list_version)
     except ValueError:

@@ -187,7 +187,7 @@ def test_stale_objects_are_those_a_full_list_no_longer_has(
     listed: list[str], list_version: str, namespace: str | None, gone: list[str]
 ) -> None:
     stored = {("ns", "a"): task("a", 5), ("ns", "b"): task("b", 10)}
-    found = stale(stored, [task(name, 1) for name in listed], list_version, namespace)
+    found = stale(stored, {("ns", name) for name in listed}, list_version, namespace)
     assert [body["metadata"]["name"] for body in found] == gone
 
 
