@@ -33,7 +33,7 @@ from kadence.resources import (
     service_account_of,
     waiting_since,
 )
-from kadence.status import JOB_REFUSED, parse_time
+from kadence.status import JOB_REFUSED, observe_job, parse_time
 from kadence.status_writer import Mutation, StatusWriter
 from kadence.store import Body, Key, Store, key_of
 from kadence.task_plan import (
@@ -211,7 +211,7 @@ class QueueController:
         crash_point("job-created", key[0])
         name = job["metadata"]["name"]
         dispatched = transition(
-            TaskPhase.DISPATCHED, now, message=f"running as Job {name}", job_name=name
+            TaskPhase.DISPATCHED, now, message=observe_job(job).message, job_name=name
         )
         await self._status.update(
             key, dispatched if joining is None else in_turn(_joined(joining, now), dispatched)

@@ -191,7 +191,9 @@ class _Draft:
         self.status.active.append(name)
         self.status.recorded.append(RecordedRun(task=name))
         self.status.counts.created += 1
-        self.status.last_scheduled_at = now
+        # To the second, as the Task's creationTimestamp that the next reconcile reads it
+        # from: written with its fraction, it was written again, a write per run.
+        self.status.last_scheduled_at = now.replace(microsecond=0)
         self.events.append(Event("Normal", "TaskCreated", f"created task {name}"))
 
 

@@ -718,13 +718,16 @@ def _requeue(
 def _progress(
     status: TaskStatus, seen: JobObservation, job: Body, generation: int | None, now: datetime
 ) -> TaskStatus | None:
+    """The Task as its Job shows it. A Dispatched Task keeps its message until its Job
+    runs: a pod created but not ready yet was one more write for every run."""
+    waiting = seen.phase is TaskPhase.DISPATCHED and status.phase is TaskPhase.DISPATCHED
     return advance_task(
         status,
         seen.phase,
         now,
         generation=generation,
         reason=JOB_FAILED if seen.phase is TaskPhase.FAILED else None,
-        message=seen.message or None,
+        message=None if waiting else seen.message or None,
         started_at=None if seen.phase is TaskPhase.DISPATCHED else seen.started_at,
         finished_at=seen.finished_at,
         job_name=job["metadata"]["name"],

@@ -150,6 +150,20 @@ def test_schedule_a_second_reconcile_writes_nothing() -> None:
     assert requeue == (NEXT_HOUR - JUST_AFTER_THE_HOUR).total_seconds()
 
 
+def test_schedule_the_reconcile_after_a_run_is_made_writes_nothing() -> None:
+    """The Task's own event brings the Schedule back: its status already says everything,
+    to the second of the Task's creationTimestamp (one write per run, not two)."""
+    world = World(JUST_AFTER_THE_HOUR + timedelta(microseconds=654321))
+    world.schedule(SETTLED)
+    asyncio.run(world.schedules.reconcile(("ns", "nightly")))
+    assert ("create", "tasks", RUN) in world.kube.actions
+    world.kube.actions.clear()
+    asyncio.run(world.schedules.reconcile(("ns", "nightly")))
+    assert world.kube.actions == []
+    status = world.kube.objects[("schedules", "ns", "nightly")]["status"]
+    assert status["lastScheduledAt"] == "2026-06-01T10:00:02Z"
+
+
 def test_schedule_status_changed_under_it_plans_again_at_once() -> None:
     world = World(JUST_AFTER_THE_HOUR)
     world.schedule(SETTLED)

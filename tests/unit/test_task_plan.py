@@ -461,8 +461,8 @@ TASK_CASES = [
     TaskCase("cancelled, its Job finished", "Cancelled", job("t", finished=True), None),
     TaskCase("failed, its Job still running", "Failed", job("t", active=1), None, True),
     TaskCase("completed: never moves again", "Completed", None, None),
-    TaskCase("dispatched, pod pending, within the start timeout: says why, looks again",
-             "Dispatched", job("t", active=1, ready=0), P.DISPATCHED, False, ON_THE_HOUR + START),
+    TaskCase("dispatched, pod pending, within the start timeout: no write, looks again then",
+             "Dispatched", job("t", active=1, ready=0), None, False, ON_THE_HOUR + START),
     TaskCase("dispatched, pod pending past the start timeout", "Dispatched",
              job("t", active=1, ready=0), P.FAILED, True, now=ON_THE_HOUR + START),
     TaskCase("dispatched, no pod at all past the start timeout", "Dispatched",
@@ -484,6 +484,8 @@ def test_plan_task(case: TaskCase) -> None:
     body = task("t", case.phase)
     if case.phase == "Running":
         body["status"].update(startedAt="2026-06-01T10:00:10Z", message="Job running", jobName="t")
+    if case.phase == "Dispatched":
+        body["status"].update(message="Job created, no pod running yet", jobName="t")
     if case.phase in ("Dispatched", "Running"):
         body["status"]["dispatchedAt"] = "2026-06-01T10:00:00Z"
         body["status"] = settled(body["status"], TaskPhase(case.phase))
