@@ -99,6 +99,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS (resident now), VmHWM (the peak of it) and the other Vm* lines of a live
+    process, in KiB, from /proc."""
+    found: dict[str, int] = {"VmRSS": 0, "VmHWM": 0}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("Vm"):
+                key, value = line.split(":", 1)
+                found[key] = int(value.split()[0])
+    return found
+
+
 @contextlib.contextmanager
 def cluster(kubeconfig: Path | None, workdir: Path) -> Iterator[Cluster]:
     """The given cluster, or the local control plane started for this run and stopped after."""
@@ -135,6 +147,7 @@ def install_crds(target: Cluster) -> None:
 class ProcessSample:
     cpu_seconds: float
     peak_rss_mib: float
+    rss_mib: float = 0.0  # VmRSS: what it holds now, where VmHWM is its peak so far
 
 
 @dataclass(frozen=True)
@@ -149,16 +162,23 @@ class Snapshot:
 class Operator:
     """`python -m kadence run` as a subprocess, with its /metrics and /proc figures."""
 
-    def __init__(self, kubeconfig: Path, workdir: Path) -> None:
+    def __init__(self, kubeconfig: Path, workdir: Path, config: str = OPERATOR_CONFIG) -> None:
         self.kubeconfig = kubeconfig
         self.config = workdir / "operator.yaml"
-        self.config.write_text(OPERATOR_CONFIG)
+        self.config.write_text(config)
         self.log = workdir / "operator.log"
         self.metrics_port = free_port()
         self.liveness_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
+        self.launch()
+        self.wait_healthy(timeout)
+
+    def launch(self) -> float:
+        """Start the process without waiting for it; returns when (time.time()) it was started,
+        for a benchmark that times what happens from there."""
+        launched = time.time()
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
@@ -170,12 +190,22 @@ class Operator:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
             )  # fmt: skip
+        return launched
+
+    def wait_healthy(self, timeout: float = 60, poll: float = 0.3) -> float:
+        """Wait until /healthz answers; returns when (time.time()) it first did."""
         end = time.monotonic() + timeout
         while not self._get(self.liveness_port, "/healthz"):
             self.check_alive()
             if time.monotonic() > end:
                 raise RuntimeError(f"the operator's /healthz did not answer; log: {self.log}")
-            time.sleep(0.3)
+            time.sleep(poll)
+        return time.time()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
@@ -194,21 +224,20 @@ class Operator:
         self.process = None
 
     def metrics(self) -> Metrics:
+        return Metrics.parse(self.metrics_text())
+
+    def metrics_text(self) -> str:
+        """The raw /metrics page, for figures `Metrics` does not parse."""
         text = self._get(self.metrics_port, "/metrics")
         if text is None:
             raise RuntimeError("the operator's /metrics did not answer")
-        return Metrics.parse(text)
+        return text
 
     def sample(self) -> ProcessSample:
         assert self.process is not None
         pid = self.process.pid
-        cpu = cpu_seconds(pid)
-        peak_kib = 0
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    peak_kib = int(line.split()[1])
-        return ProcessSample(cpu, peak_kib / 1024)
+        memory = memory_kib(pid)
+        return ProcessSample(cpu_seconds(pid), memory["VmHWM"] / 1024, memory["VmRSS"] / 1024)
 
     def log_summary(self) -> Counter[str]:
         """WARNING/ERROR lines of the log, by their text with names and numbers left out."""
@@ -308,10 +337,10 @@ def cronjob_body(index: int) -> dict[str, Any]:
 class Api:
     """The Kubernetes client calls of the benchmark itself."""
 
-    def __init__(self, kubeconfig: Path) -> None:
+    def __init__(self, kubeconfig: Path, connections: int = CREATE_THREADS * 2) -> None:
         configuration = client.Configuration()
         config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-        configuration.connection_pool_maxsize = CREATE_THREADS * 2
+        configuration.connection_pool_maxsize = connections
         self.client = client.ApiClient(configuration)
         self.core = client.CoreV1Api(self.client)
         self.batch = client.BatchV1Api(self.client)
