@@ -41,7 +41,7 @@ from deadlines import (
 )
 
 OPERATOR_CONFIG = "queues:\n  defaultCapacity: 10\n"
-MEMORY_LIMIT_MIB = 512  # the chart's default limit
+MEMORY_LIMIT_MIB = 1024  # the chart's default limit
 
 
 def schedule(index: int) -> dict[str, Any]:

@@ -341,13 +341,11 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_via_client(**kwargs)
 
 
-KOPF_WORKERS = 64
-"""kopf's per-object workers that may run at once. Unbounded, a listing of 10,000 objects
-starts 10,000 of them together, and every other coroutine (a dispatch at start-up) waits
-behind all of them in the event loop."""
 KOPF_WORKER_IDLE = 1.0
 """Seconds a per-object worker waits for another event of its object before it ends (kopf:
-5), so that a listing does not leave thousands of idle workers behind."""
+5), so that a listing does not leave thousands of idle workers behind. Their number is not
+bounded: a worker holds its slot while it idles, so a bound of N would let only about N
+new objects a second through, far below a burst of deadlines."""
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -373,7 +371,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.request_timeout = 60
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.chunk_size = LIST_PAGE
-    settings.queueing.worker_limit = KOPF_WORKERS
     settings.queueing.idle_timeout = KOPF_WORKER_IDLE
     await runtime_of(memo).start()
 
