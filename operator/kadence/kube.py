@@ -104,7 +104,9 @@ def load_client_config() -> None:
     except config.ConfigException:
         config.load_kube_config()
     configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = API_THREADS
+    # A connection for each API thread and one for the Lease's watch, which holds its own:
+    # with one fewer, a burst opened and discarded connections, a TLS handshake each.
+    configuration.connection_pool_maxsize = API_THREADS + 1
     client.Configuration.set_default(configuration)
 
 
