@@ -29,7 +29,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -58,6 +57,7 @@ from deadlines import (
     parse_time,
     percentile,
     ratio,
+    scratch,
     sleep_until,
 )
 from kubernetes import client
@@ -1476,15 +1476,9 @@ def main() -> None:
     args = parser.parse_args()
     run = {"lag": lag, "burst": burst, "footprint": footprint, "queue": queue}[args.command]
     started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix=f"kadence-budgets-{args.command}-"))
-    try:
+    with scratch(f"kadence-budgets-{args.command}-", keep=args.keep_logs) as workdir:
         run(args, workdir)
         print(f"\nwall time: {time.monotonic() - started:.0f}s")
-    finally:
-        if args.keep_logs:
-            print(f"logs kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,19 @@ def cluster(kubeconfig: Path | None, workdir: Path) -> Iterator[Cluster]:
         plane.stop()
 
 
+@contextlib.contextmanager
+def scratch(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A work folder for one run (operator and cluster logs), removed after it unless kept."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            print(f"logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 def install_crds(target: Cluster) -> None:
     """The CRDs and the admission policies, as in a real installation (the operator makes
     no Job without the policies, and their CEL runs on every write it makes)."""
@@ -767,14 +780,8 @@ def main() -> None:
         "--keep-logs", action="store_true", help="keep the work folder (operator and cluster logs)"
     )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="kadence-bench-"))
-    try:
+    with scratch("kadence-bench-", keep=args.keep_logs) as workdir:
         run(args.schedules, args.kubeconfig, workdir)
-    finally:
-        if args.keep_logs:
-            print(f"logs kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

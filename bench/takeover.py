@@ -25,7 +25,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -37,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deadlines import scratch
 from kubernetes import client, config
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -534,21 +534,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    workdir = Path(tempfile.mkdtemp(prefix="kadence-takeover-"))
-    try:
-        run(args.rounds, args.kubeconfig, workdir)
-    except (
-        SetupError,
-        ControlPlaneError,
-        subprocess.CalledProcessError,
-        config.ConfigException,
-    ) as error:
-        sys.exit(f"bench/takeover.py: setup failed: {error}")
-    finally:
-        if args.keep_logs:
-            print(f"logs kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with scratch("kadence-takeover-", keep=args.keep_logs) as workdir:
+        try:
+            run(args.rounds, args.kubeconfig, workdir)
+        except (
+            SetupError,
+            ControlPlaneError,
+            subprocess.CalledProcessError,
+            config.ConfigException,
+        ) as error:
+            sys.exit(f"bench/takeover.py: setup failed: {error}")
 
 
 if __name__ == "__main__":
