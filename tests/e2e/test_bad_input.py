@@ -102,9 +102,10 @@ def test_a_schedule_that_cannot_run_is_not_ready_and_makes_no_task(
 def test_a_job_whose_pod_never_starts_fails_its_task_and_frees_the_slot(
     kube: Kube, namespace: str, operator: Operator
 ) -> None:
-    """A pod that can never be scheduled: the task stays Dispatched saying why (never
-    Running), then fails after its queue's start timeout (5s in the suite's configuration),
-    its Job is deleted, and the next task of the capacity-1 queue runs."""
+    """A pod that can never be scheduled: the task stays Dispatched (never Running), saying
+    its Job has no pod running yet, then fails after its queue's start timeout (5s in the
+    suite's configuration), its Job is deleted, and the next task of the capacity-1 queue
+    runs."""
     stuck = job_template()
     stuck["spec"]["template"]["spec"]["nodeSelector"] = {"nope": "nope"}
     kube.create("tasks", namespace, task_body("stuck", "impatient", jobTemplate=stuck))
@@ -112,13 +113,14 @@ def test_a_job_whose_pod_never_starts_fails_its_task_and_frees_the_slot(
     waiting = wait_for(
         lambda: (
             (t := kube.get("tasks", namespace, "stuck"))
-            and "not ready" in status(t).get("message", "")
+            and status(t).get("jobName") == "stuck"
             and t
         ),
         30,
-        "the stuck task to say its pod is not ready",
+        "the stuck task to be dispatched",
     )
     assert phase(waiting) == "Dispatched"
+    assert "no pod running yet" in status(waiting)["message"]
     failed = wait_for(
         lambda: (t := kube.get("tasks", namespace, "stuck")) and phase(t) == "Failed" and t,
         60,
