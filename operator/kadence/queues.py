@@ -34,11 +34,12 @@ from kadence.resources import (
     waiting_since,
 )
 from kadence.status import JOB_REFUSED, observe_job, parse_time
-from kadence.status_writer import Mutation, StatusWriter
+from kadence.status_writer import StatusWriter
 from kadence.store import Body, Key, Store, key_of
 from kadence.task_plan import (
     Admission,
     QueueRules,
+    admission_status,
     claim_of,
     grant_claim,
     in_turn,
@@ -171,7 +172,7 @@ class QueueController:
             self._store.put_task(await self._kube.patch("tasks", *key, patch))
         if admission.dispatch:
             return  # its status is written once, as it leaves (`_start`)
-        await self._status.update(key, _joined(admission, now))
+        await self._status.update(key, admission_status(admission, now))
 
     async def _say(self, key: Key, message: str, now: datetime) -> None:
         """A Queued Task's message: what it waits for (it stays Queued)."""
@@ -213,9 +214,9 @@ class QueueController:
         dispatched = transition(
             TaskPhase.DISPATCHED, now, message=observe_job(job).message, job_name=name
         )
-        await self._status.update(
-            key, dispatched if joining is None else in_turn(_joined(joining, now), dispatched)
-        )
+        if joining is not None:
+            dispatched = in_turn(admission_status(joining, now), dispatched)
+        await self._status.update(key, dispatched)
         self._dispatched(task, scheduler_id, now)
         log.info("task %s/%s: dispatched as Job %s", *key, name)
 
@@ -268,8 +269,3 @@ class QueueController:
         await self._status.update(
             key_of(task), transition(TaskPhase.FAILED, now, reason=JOB_REFUSED, message=message)
         )
-
-
-def _joined(admission: Admission, now: datetime) -> Mutation[TaskStatus]:
-    """The status write of an admission: Queued, or refused with its reason."""
-    return transition(admission.phase, now, reason=admission.reason, message=admission.message)

@@ -92,6 +92,13 @@ def transition(
     return mutation
 
 
+def admission_status(
+    admission: Admission, now: datetime
+) -> Callable[[TaskStatus, Body], TaskStatus | None]:
+    """The status write of an admission: Queued, or refused with its reason."""
+    return transition(admission.phase, now, reason=admission.reason, message=admission.message)
+
+
 def in_turn(
     *mutations: Callable[[TaskStatus, Body], TaskStatus | None],
 ) -> Callable[[TaskStatus, Body], TaskStatus | None]:
