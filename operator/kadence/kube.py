@@ -329,22 +329,22 @@ class Kube:
         decoded at once, so listing 10,000 Schedules (28 MB of JSON, ten times that as
         Python objects) costs the memory of a page. Each page carries the resourceVersion
         of the whole list."""
+        if plural == "jobs" and namespace:
+            fn: Callable[..., Any] = self._batch.list_namespaced_job
+            args: tuple[Any, ...] = (namespace,)
+        elif plural == "jobs":
+            fn, args = self._batch.list_job_for_all_namespaces, ()
+        elif namespace:
+            fn = self._custom.list_namespaced_custom_object
+            args = (GROUP, VERSION, namespace, plural)
+        else:
+            fn, args = self._custom.list_cluster_custom_object, (GROUP, VERSION, plural)
+        selector = {"label_selector": label_selector} if label_selector else {}
         token = ""
         while True:
             paging: dict[str, Any] = {"limit": LIST_PAGE, "_preload_content": False}
             if token:
                 paging["_continue"] = token
-            if plural == "jobs" and namespace:
-                fn: Callable[..., Any] = self._batch.list_namespaced_job
-                args: tuple[Any, ...] = (namespace,)
-            elif plural == "jobs":
-                fn, args = self._batch.list_job_for_all_namespaces, ()
-            elif namespace:
-                fn = self._custom.list_namespaced_custom_object
-                args = (GROUP, VERSION, namespace, plural)
-            else:
-                fn, args = self._custom.list_cluster_custom_object, (GROUP, VERSION, plural)
-            selector = {"label_selector": label_selector} if label_selector else {}
             page = _decoded(await self._call("list", plural, fn, *args, **selector, **paging))
             meta = page.get("metadata") or {}
             yield Listing(page.get("items") or [], str(meta.get("resourceVersion")))
